@@ -1,0 +1,9 @@
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+RUN pip install --no-cache-dir .
+COPY . .
+RUN DEBUG=false SECRET_KEY=build-only-not-secret python manage.py collectstatic --noinput
+USER nobody
+EXPOSE 8000

@@ -1,0 +1,66 @@
+# Plumb CRM. Two commands on a fresh machine: `make run` and `make test`.
+# With DATABASE_URL / REDIS_URL set they run on PostgreSQL + Redis, else SQLite + files under var/.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PORT   ?= 8000
+
+-include .env
+export
+# Development defaults; production sets DEBUG=false and SECRET_KEY (see .env.example).
+DEBUG ?= true
+export DEBUG
+
+.PHONY: run test install lint format bench migrate seed vendor e2e-deps clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plumb needs Python 3.11 or newer (found " + sys.version.split()[0] + "): run make PYTHON=python3.11 …")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+migrate: install
+	$(BIN)/python manage.py migrate --noinput
+
+seed: migrate
+	$(BIN)/python manage.py seed_demo
+
+## run: install, migrate, seed on first run, then web + worker + beat (Ctrl-C stops all).
+run: migrate
+	$(BIN)/python manage.py seed_demo --if-empty
+	$(BIN)/python manage.py runall --port $(PORT)
+
+## test: lint, migration check, then every test (unit, integration, browser).
+test: install e2e-deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download cannot work here).
+e2e-deps:
+	@command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || \
+	  (echo "Installing chromium for the browser tests…" && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	   echo "Could not install chromium: browser tests will be skipped.")
+
+## bench: print the benchmarks' figures and write bench/results/*.json (PostgreSQL needed).
+bench: install
+	$(BIN)/python bench/run_all.py
+
+lint: install
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+vendor:
+	scripts/vendor.sh
+
+clean:
+	rm -rf var/crm.sqlite3* var/broker var/celerybeat-schedule* var/static

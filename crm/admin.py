@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+
+from crm.models import Account, Activity, ApiToken, JobRun, Notification, OrgSettings, Team, User
+
+
+@admin.register(User)
+class UserAdmin(BaseUserAdmin):
+    list_display = (
+        "username",
+        "first_name",
+        "last_name",
+        "role",
+        "team",
+        "is_available",
+        "is_active",
+    )
+    list_filter = ("role", "team", "is_available", "is_active")
+    list_select_related = ("team",)
+    fieldsets = (
+        *BaseUserAdmin.fieldsets,
+        (
+            "Plumb",
+            {
+                "fields": (
+                    "role",
+                    "team",
+                    "is_available",
+                    "max_open_leads",
+                    "remind_before_minutes",
+                    "time_zone",
+                    "email_notifications",
+                )
+            },
+        ),
+    )
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ("name", "parent", "manager", "path")
+    list_select_related = ("parent", "manager")
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ("name", "domain", "industry", "is_customer", "owner")
+    search_fields = ("name", "domain")
+    list_select_related = ("owner",)
+
+
+@admin.register(Activity)
+class ActivityAdmin(admin.ModelAdmin):
+    list_display = ("kind", "subject", "owner", "due_at", "done_at")
+    list_filter = ("kind",)
+    raw_id_fields = ("lead", "opportunity", "owner", "created_by")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "digest")
+
+
+admin.site.register(Notification)
+admin.site.register(JobRun)
+admin.site.register(OrgSettings)

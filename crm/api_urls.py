@@ -1,0 +1,15 @@
+"""/api/v1/: each app contributes its own routes (its api_urls module)."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+from crm import api
+
+urlpatterns = [
+    path("me/", api.MeView.as_view(), name="api-me"),
+    path("", include("leads.api_urls")),
+    path("", include("pipeline.api_urls")),
+    path("", include("scoring.api_urls")),
+    path("", include("forecasting.api_urls")),
+]

@@ -1,0 +1,39 @@
+"""manage.py seed_demo [--password PW] [--if-empty]: a believable demo org, idempotent."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from crm.models import User
+from crm.seed import seed_org
+
+# Order matters: pipeline needs accounts and leads, forecasting needs deals.
+APP_SEEDERS = ("leads", "pipeline", "scoring", "forecasting")
+
+
+class Command(BaseCommand):
+    help = "Create the demo organisation (teams, users, and each app's demo data). Safe to re-run."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--password", default="demo", help="Password for every demo user.")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="Do nothing when any user exists already."
+        )
+
+    def handle(self, *args: Any, password: str, if_empty: bool, **options: Any) -> None:
+        if if_empty and User.objects.exists():
+            self.stdout.write("Demo data exists already: not reseeding.")
+            return
+        org = seed_org(password=password)
+        for app in APP_SEEDERS:
+            counts = importlib.import_module(f"{app}.seed").run(org)
+            if counts:
+                summary = ", ".join(f"{n} {what}" for what, n in counts.items())
+                self.stdout.write(f"  {app}: {summary}")
+        self.stdout.write(self.style.SUCCESS("Demo organisation ready."))
+        self.stdout.write(
+            f"Logins (password: {password}): admin, manager1, manager2, rep1 … rep12, marketing"
+        )

@@ -1,0 +1,434 @@
+"""Core models: users and the team tree, accounts, activities, notifications, tokens, job runs.
+
+The visibility scope lives here (`scope_q`): every app's `visible_to(user)` is built from it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import ClassVar
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import OuterRef, Q
+from django.db.models.functions import Length, Substr
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class TeamQuerySet(models.QuerySet["Team"]):
+    def subtree_of(self, user: User) -> TeamQuerySet:
+        """Every team in the subtree of a team `user` manages, in one query (or a subquery).
+
+        Teams keep a materialised `path` ("000001.000004."), so a subtree is a prefix match.
+        """
+        # The outer team is in the subtree when a managed team's path is a prefix of its path.
+        managed = Team.objects.filter(
+            manager_id=user.pk, path=Substr(OuterRef("path"), 1, Length("path"))
+        )
+        return self.filter(models.Exists(managed))
+
+    def descendants_of(self, team: Team, *, include_self: bool = True) -> TeamQuerySet:
+        """A team's subtree (one query)."""
+        qs = self.filter(path__startswith=team.path)
+        return qs if include_self else qs.exclude(pk=team.pk)
+
+
+class Team(TimeStampedModel):
+    """A node of the org tree (org → region → team). `path` is maintained by save()."""
+
+    name = models.CharField(max_length=120)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_teams",
+    )
+    path = models.CharField(max_length=255, db_index=True, editable=False, default="")
+    depth = models.PositiveSmallIntegerField(default=0, editable=False)
+
+    objects = TeamQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["path"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="team_unique_name_in_parent")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # The path needs the pk, so a new team is saved twice; moving a team rewrites its
+        # descendants' paths in one UPDATE (crm.services.move_team).
+        if self.pk is None:
+            super().save(*args, **kwargs)
+            kwargs.pop("force_insert", None)
+        prefix = self.parent.path if self.parent_id and self.parent else ""
+        path = f"{prefix}{self.pk:06d}."
+        if path != self.path:
+            self.path, self.depth = path, path.count(".") - 1
+            super().save(update_fields=["path", "depth"])
+        else:
+            super().save(*args, **kwargs)
+
+
+class User(AbstractUser):
+    """A person who logs in. `role` decides what they may see (see `scope_q`)."""
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        MANAGER = "manager", "Manager"
+        REP = "rep", "Sales rep"
+        MARKETING = "marketing", "Marketing"
+
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.REP)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="members"
+    )
+    is_available = models.BooleanField(default=True, help_text="Receives new leads.")
+    max_open_leads = models.PositiveIntegerField(default=500, help_text="Routing capacity cap.")
+    remind_before_minutes = models.PositiveIntegerField(default=15)
+    time_zone = models.CharField(max_length=64, blank=True)
+    email_notifications = models.BooleanField(default=True)
+
+    objects = UserManager()
+
+    class Meta:
+        ordering = ["username"]
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+    @property
+    def initials(self) -> str:
+        parts = [self.first_name[:1], self.last_name[:1]]
+        return ("".join(parts) or self.username[:2]).upper()
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN or self.is_superuser
+
+    @property
+    def is_manager(self) -> bool:
+        return self.role == self.Role.MANAGER
+
+
+def scope_q(user: User, *, owner_field: str = "owner") -> Q | None:
+    """The one ownership rule: rep = own rows, manager = own + the teams they manage (subtree),
+    admin = everything (None means "no filter"). Marketing's access is decided per model."""
+    if user.is_admin:
+        return None
+    own = Q(**{f"{owner_field}_id": user.pk})
+    if user.role == User.Role.MANAGER:
+        subtree = Team.objects.subtree_of(user).values("pk")
+        return own | Q(**{f"{owner_field}__team__in": subtree})
+    return own
+
+
+def users_visible_to(user: User) -> models.QuerySet[User]:
+    """Users whose records `user` may see: themselves, their subtree's members, or everyone."""
+    qs = User.objects.filter(is_active=True)
+    if user.is_admin or user.role == User.Role.MARKETING:
+        return qs
+    if user.role == User.Role.MANAGER:
+        return qs.filter(Q(pk=user.pk) | Q(team__in=Team.objects.subtree_of(user).values("pk")))
+    return qs.filter(pk=user.pk)
+
+
+class AccountQuerySet(models.QuerySet["Account"]):
+    def visible_to(self, user: User) -> AccountQuerySet:
+        """Accounts owned in scope, or holding a lead or deal in scope. Marketing sees all
+        (companies are how it targets); reps and managers see what they work."""
+        if user.is_admin or user.role == User.Role.MARKETING:
+            return self
+        from leads.models import Lead
+        from pipeline.models import Opportunity
+
+        owned = scope_q(user)
+        deals = Opportunity.objects.visible_to(user).filter(account_id=OuterRef("pk"))
+        leads = Lead.objects.visible_to(user).filter(account_id=OuterRef("pk"))
+        return self.filter(owned | Q(models.Exists(deals)) | Q(models.Exists(leads)))
+
+
+class Account(TimeStampedModel):
+    """A company. A customer (`is_customer`) is farmed (expansion); a prospect is hunted."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253, blank=True, db_index=True)
+    industry = models.CharField(max_length=100, blank=True)
+    employee_count = models.PositiveIntegerField(null=True, blank=True)
+    country = models.CharField(max_length=100, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    is_customer = models.BooleanField(default=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="accounts",
+    )
+
+    objects = AccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(models.functions.Lower("name"), name="account_lower_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ActivityQuerySet(models.QuerySet["Activity"]):
+    def visible_to(self, user: User) -> ActivityQuerySet:
+        """Activities the user owns or whose lead/deal they can see."""
+        q = scope_q(user)
+        if q is None:
+            return self
+        from leads.models import Lead
+        from pipeline.models import Opportunity
+
+        return self.filter(
+            q
+            | Q(lead__in=Lead.objects.visible_to(user).values("pk"))
+            | Q(opportunity__in=Opportunity.objects.visible_to(user).values("pk"))
+        )
+
+    def open_tasks(self) -> ActivityQuerySet:
+        return self.filter(kind=Activity.Kind.TASK, done_at__isnull=True)
+
+
+class Activity(TimeStampedModel):
+    """A call, e-mail, meeting, note or task on a lead or an opportunity.
+
+    Tasks carry `due_at`; `reminded_at` is the claim that makes a reminder go out once.
+    """
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        EMAIL = "email", "E-mail"
+        MEETING = "meeting", "Meeting"
+        NOTE = "note", "Note"
+        TASK = "task", "Task"
+
+    CONTACT_KINDS: ClassVar[frozenset[str]] = frozenset({Kind.CALL, Kind.EMAIL, Kind.MEETING})
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="activities"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+    )
+
+    objects = ActivityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(
+                fields=["remind_at"],
+                name="activity_reminder_due",
+                condition=Q(kind="task", done_at__isnull=True, reminded_at__isnull=True),
+            ),
+            models.Index(fields=["owner", "due_at"], name="activity_owner_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lead__isnull=False) | Q(opportunity__isnull=False),
+                name="activity_has_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
+
+    @property
+    def is_overdue(self) -> bool:
+        from django.utils import timezone
+
+        return bool(self.due_at and not self.done_at and self.due_at < timezone.now())
+
+
+class Notification(models.Model):
+    """An in-app message to one user; `read_at` drives the bell's unread count."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    verb = models.CharField(max_length=50)
+    message = models.CharField(max_length=300)
+    url = models.CharField(max_length=300, blank=True)
+    target_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.CASCADE)
+    target_id = models.PositiveBigIntegerField(null=True, blank=True)
+    target = GenericForeignKey("target_type", "target_id")
+    created_at = models.DateTimeField(auto_now_add=True)
+    read_at = models.DateTimeField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread")]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API: shown once, stored as a SHA-256 digest, scoped, revocable.
+
+    The token text is `plumb_<prefix>_<secret>`; the prefix finds the row, the digest proves it.
+    """
+
+    class Scope(models.TextChoices):
+        LEADS_READ = "leads:read", "Read leads"
+        LEADS_WRITE = "leads:write", "Create and update leads"
+        EVENTS_WRITE = "events:write", "Send engagement events"
+        OPPORTUNITIES_READ = "opportunities:read", "Read pipelines and opportunities"
+        OPPORTUNITIES_WRITE = "opportunities:write", "Create, update and move opportunities"
+        SCORING_WRITE = "scoring:write", "Manage scoring rules"
+        READ_ALL = "read:all", "Read everything the owner can see"
+
+    PREFIX: ClassVar[str] = "plumb"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.PREFIX}_{self.prefix}_…)"
+
+    @staticmethod
+    def hash(secret: str) -> str:
+        return hashlib.sha256(secret.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls) -> tuple[str, str, str]:
+        """(full token, prefix, digest). Only the digest is stored."""
+        prefix, secret = secrets.token_hex(4), secrets.token_urlsafe(32)
+        return f"{cls.PREFIX}_{prefix}_{secret}", prefix, cls.hash(secret)
+
+    def allows(self, scope: str) -> bool:
+        if scope in self.scopes:
+            return True
+        return scope.endswith(":read") and self.Scope.READ_ALL in self.scopes
+
+
+class JobRun(models.Model):
+    """One run of a background sweep: what it did and whether it failed. Settings lists these."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        FAILED = "failed"
+
+    job = models.CharField(max_length=100, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["job", "-started_at"], name="jobrun_latest")]
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+
+class OrgSettings(models.Model):
+    """Install-wide settings (a singleton, pk=1): thresholds, SLAs, sweeps, fiscal calendar."""
+
+    mql_threshold = models.PositiveIntegerField(default=50)
+    engagement_decay_percent = models.PositiveSmallIntegerField(
+        default=25, validators=[MaxValueValidator(100)]
+    )
+    engagement_decay_days = models.PositiveSmallIntegerField(
+        default=30, validators=[MinValueValidator(1)]
+    )
+    first_contact_sla_minutes = models.PositiveIntegerField(default=5)
+    sla_escalation_minutes = models.PositiveIntegerField(default=60)
+    stale_escalate_after_days = models.PositiveIntegerField(default=7)
+    stale_auto_close_after_days = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Empty = never auto-close."
+    )
+    zombie_lead_days = models.PositiveIntegerField(default=90)
+    fiscal_year_start_month = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "organisation settings"
+        verbose_name_plural = "organisation settings"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="orgsettings_singleton")]
+
+    def __str__(self) -> str:
+        return "Organisation settings"
+
+    @classmethod
+    def load(cls) -> OrgSettings:
+        obj, _ = cls.objects.get_or_create(pk=1)
+        return obj

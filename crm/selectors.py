@@ -1,0 +1,64 @@
+"""Core reads shared by pages and API: the bell, the dashboard, job runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from crm.models import Activity, JobRun, Notification, User
+
+
+def unread_notification_count(*, user: User) -> int:
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
+
+
+def notification_list(*, user: User, limit: int = 50) -> QuerySet[Notification]:
+    return Notification.objects.filter(recipient=user).select_related("actor")[:limit]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    tasks_due: list[Activity]
+    new_leads: list[object]
+    stale_deals: list[object]
+
+
+def dashboard(*, user: User, now: datetime | None = None, limit: int = 20) -> Dashboard:
+    """My tasks due today or overdue, my newest open leads, my stale deals: three queries."""
+    from leads.models import Lead
+    from pipeline.models import Opportunity
+
+    now = now or timezone.now()
+    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59) + timedelta(0)
+    tasks = list(
+        Activity.objects.open_tasks()
+        .filter(owner=user, due_at__lte=end_of_day)
+        .select_related("lead", "opportunity")
+        .order_by("due_at")[:limit]
+    )
+    leads = list(
+        Lead.objects.filter(
+            owner=user, stage__in=[Lead.Lifecycle.MQL, Lead.Lifecycle.SRL]
+        ).order_by("-assigned_at", "-created_at")[:limit]
+    )
+    stale = list(
+        Opportunity.objects.filter(owner=user, is_stale=True)
+        .open()
+        .select_related("stage", "account")
+        .order_by("stale_since")[:limit]
+    )
+    return Dashboard(tasks_due=tasks, new_leads=leads, stale_deals=stale)
+
+
+def latest_job_runs(*, per_job: int = 5) -> list[JobRun]:
+    """The last runs of every job (one query; the window keeps it bounded)."""
+    from django.db.models import F, Window
+    from django.db.models.functions import RowNumber
+
+    ranked = JobRun.objects.annotate(
+        rank=Window(RowNumber(), partition_by=[F("job")], order_by=F("started_at").desc())
+    )
+    return list(ranked.filter(rank__lte=per_job).order_by("job", "-started_at"))

@@ -1,0 +1,261 @@
+"""Core state changes: notifications, activities, API tokens, the team tree, job runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Concat, Length, Replace, Substr
+from django.utils import timezone
+
+from crm.models import Activity, ApiToken, JobRun, Notification, Team, User
+
+if TYPE_CHECKING:
+    from leads.models import Lead
+    from pipeline.models import Opportunity
+
+logger = logging.getLogger(__name__)
+
+
+def notify(
+    *,
+    recipients: Iterable[User | None],
+    verb: str,
+    message: str,
+    url: str = "",
+    target: models.Model | None = None,
+    actor: User | None = None,
+    email: bool = True,
+) -> list[Notification]:
+    """Create one in-app notification per distinct recipient (never the actor) in one INSERT;
+    e-mail goes out from a task after commit."""
+    seen: set[int] = set()
+    rows = []
+    target_type = ContentType.objects.get_for_model(target) if target is not None else None
+    for user in recipients:
+        if user is None or user.pk in seen or (actor is not None and user.pk == actor.pk):
+            continue
+        seen.add(user.pk)
+        rows.append(
+            Notification(
+                recipient=user,
+                actor=actor,
+                verb=verb,
+                message=message[:300],
+                url=url,
+                target_type=target_type,
+                target_id=target.pk if target is not None else None,
+            )
+        )
+    created = Notification.objects.bulk_create(rows)
+    if email and created:
+        from crm.tasks import email_notifications_task
+
+        ids = [n.pk for n in created if n.pk is not None]
+        if ids:
+            email_notifications_task.delay_on_commit(ids)
+    return created
+
+
+def notify_many(notifications: list[Notification]) -> list[Notification]:
+    """Bulk variant for sweeps: the caller builds the rows; one INSERT, one e-mail task."""
+    created = Notification.objects.bulk_create(notifications)
+    ids = [n.pk for n in created if n.pk is not None]
+    if ids:
+        from crm.tasks import email_notifications_task
+
+        email_notifications_task.delay_on_commit(ids)
+    return created
+
+
+@transaction.atomic
+def send_notification_emails(*, notification_ids: list[int], now: datetime) -> int:
+    """E-mail each notification once: the `emailed_at` claim commits with the send attempt."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    claimed = list(
+        Notification.objects.select_for_update(skip_locked=True)
+        .filter(
+            pk__in=notification_ids,
+            emailed_at__isnull=True,
+            recipient__email_notifications=True,
+            recipient__is_active=True,
+        )
+        .exclude(recipient__email="")
+        .select_related("recipient")
+    )
+    for notification in claimed:
+        link = f"\n\n{settings.SITE_URL}{notification.url}" if notification.url else ""
+        send_mail(
+            subject=f"[Plumb] {notification.message[:120]}",
+            message=f"{notification.message}{link}",
+            from_email=None,
+            recipient_list=[notification.recipient.email],
+        )
+    Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(emailed_at=now)
+    return len(claimed)
+
+
+def mark_notifications_read(*, user: User, ids: list[int] | None = None) -> int:
+    qs = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if ids is not None:
+        qs = qs.filter(pk__in=ids)
+    return qs.update(read_at=timezone.now())
+
+
+@transaction.atomic
+def create_activity(
+    *,
+    by: User,
+    kind: str,
+    subject: str,
+    body: str = "",
+    lead: Lead | None = None,
+    opportunity: Opportunity | None = None,
+    owner: User | None = None,
+    due_at: datetime | None = None,
+    done: bool | None = None,
+) -> Activity:
+    """Log an activity or schedule a task on a lead or deal.
+
+    A call, e-mail or meeting on a lead stamps `first_contacted_at` (the speed-to-lead clock);
+    any activity refreshes the deal's / lead's `last_activity_at` (the rotting clock).
+    """
+    if lead is None and opportunity is None:
+        raise ValidationError({"lead": "An activity belongs to a lead or an opportunity."})
+    if kind not in Activity.Kind.values:
+        raise ValidationError({"kind": f"Unknown kind {kind!r}."})
+    if kind == Activity.Kind.TASK and due_at is None:
+        raise ValidationError({"due_at": "A task needs a due date and time."})
+    now = timezone.now()
+    owner = owner or by
+    is_done = (kind != Activity.Kind.TASK) if done is None else done
+    activity = Activity(
+        kind=kind,
+        subject=subject,
+        body=body,
+        owner=owner,
+        created_by=by,
+        lead=lead,
+        opportunity=opportunity,
+        due_at=due_at,
+        done_at=now if is_done else None,
+        remind_at=(
+            due_at - timezone.timedelta(minutes=owner.remind_before_minutes)
+            if due_at and not is_done
+            else None
+        ),
+    )
+    activity.full_clean()
+    activity.save()
+    if lead is not None:
+        from leads.models import Lead
+
+        updates: dict[str, object] = {"last_activity_at": now}
+        Lead.objects.filter(pk=lead.pk).update(**updates)
+        if kind in Activity.CONTACT_KINDS:
+            Lead.objects.filter(pk=lead.pk, first_contacted_at__isnull=True).update(
+                first_contacted_at=now
+            )
+    if opportunity is not None:
+        from pipeline.models import Opportunity
+
+        # A scheduled future task counts as activity too: the deal is being worked.
+        Opportunity.objects.filter(pk=opportunity.pk).update(last_activity_at=now)
+    return activity
+
+
+@transaction.atomic
+def complete_task(*, activity: Activity, by: User) -> Activity:
+    Activity.objects.filter(pk=activity.pk, done_at__isnull=True).update(done_at=timezone.now())
+    activity.refresh_from_db()
+    return activity
+
+
+@transaction.atomic
+def create_api_token(
+    *, user: User, name: str, scopes: list[str], by: User | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token; returns (row, token text). The text is shown once and never stored."""
+    unknown = sorted(set(scopes) - set(ApiToken.Scope.values))
+    if unknown:
+        raise ValidationError(
+            {
+                "scopes": f"Unknown scope(s): {', '.join(unknown)}. Known: {', '.join(ApiToken.Scope.values)}."
+            }
+        )
+    if not scopes:
+        raise ValidationError({"scopes": "Give the token at least one scope."})
+    if not name.strip():
+        raise ValidationError({"name": "Name the token (e.g. the system that will use it)."})
+    text, prefix, digest = ApiToken.generate()
+    token = ApiToken.objects.create(
+        user=user,
+        name=name.strip(),
+        prefix=prefix,
+        digest=digest,
+        scopes=sorted(set(scopes)),
+        created_by=by,
+    )
+    return token, text
+
+
+def revoke_api_token(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
+@transaction.atomic
+def move_team(*, team: Team, new_parent: Team | None) -> Team:
+    """Re-parent a team; its whole subtree's paths are rewritten in one UPDATE."""
+    if new_parent is not None and new_parent.path.startswith(team.path):
+        raise ValidationError({"parent": "A team cannot move under itself or its own sub-team."})
+    old_path = team.path
+    team.parent = new_parent
+    team.save()
+    new_path = Concat(models.Value(team.path), Substr(F("path"), len(old_path) + 1))
+    Team.objects.filter(path__startswith=old_path).exclude(pk=team.pk).update(path=new_path)
+    # depth = number of dots − 1, recomputed for the moved subtree in the same set-based way.
+    Team.objects.filter(path__startswith=team.path).update(
+        depth=Length("path") - Length(Replace("path", models.Value("."), models.Value(""))) - 1
+    )
+    return team
+
+
+@contextmanager
+def job_run(job: str) -> Iterator[dict[str, int]]:
+    """Record a sweep as a JobRun row. Yields a counts dict the sweep fills in.
+
+    The row is written outside the sweep's transaction so a failed sweep still leaves a log.
+    """
+    run = JobRun.objects.create(job=job, started_at=timezone.now())
+    counts: dict[str, int] = {}
+    try:
+        yield counts
+    except Exception as error:
+        JobRun.objects.filter(pk=run.pk).update(
+            status=JobRun.Status.FAILED,
+            finished_at=timezone.now(),
+            counts=counts,
+            error=f"{type(error).__name__}: {error}"[:2000],
+        )
+        logger.exception("job %s failed", job)
+        raise
+    JobRun.objects.filter(pk=run.pk).update(
+        status=JobRun.Status.OK, finished_at=timezone.now(), counts=counts
+    )
+
+
+def purge_old_job_runs(*, now: datetime, keep_days: int = 30) -> int:
+    """Keep a month of job history."""
+    deleted, _ = JobRun.objects.filter(
+        Q(started_at__lt=now - timezone.timedelta(days=keep_days))
+    ).delete()
+    return deleted

@@ -1,0 +1,37 @@
+"""URL map. Each app mounts its own urls; the API lives under /api/v1/ (crm/api_urls.py)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from crm import views
+
+app_name = "crm"
+
+crm_patterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/bell/", views.notification_bell, name="notification_bell"),
+    path("notifications/read/", views.mark_notifications_read, name="mark_notifications_read"),
+    path("settings/", views.settings_index, name="settings"),
+]
+
+urlpatterns = [
+    path("", include((crm_patterns, "crm"))),
+    path("", include("crm.settings_urls")),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("leads/", include("leads.urls")),
+    path("pipeline/", include("pipeline.urls")),
+    path("accounts/", include("pipeline.account_urls")),
+    path("scoring/", include("scoring.urls")),
+    path("", include("forecasting.urls")),
+    path("api/v1/", include("crm.api_urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,80 @@
+"""Core pages: dashboard, health check, notifications, settings index."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from crm import selectors, services
+
+
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    data = selectors.dashboard(user=request.user)
+    return render(request, "crm/dashboard.html", {"dashboard": data})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the broker answer, 503 naming the one that does not."""
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    healthy = all(result == "ok" for result in checks.values())
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503
+    )
+
+
+def _check_database() -> str:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as error:
+        return f"error: {type(error).__name__}"
+    return "ok"
+
+
+def _check_broker() -> str:
+    from django.conf import settings
+
+    from crm.celery import app
+
+    try:
+        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    except Exception as error:
+        return f"error: {type(error).__name__}"
+    return "ok"
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def notifications(request: HttpRequest) -> HttpResponse:
+    items = selectors.notification_list(user=request.user)
+    template = "crm/_notification_list.html" if request.htmx else "crm/notifications.html"
+    return render(request, template, {"notifications": items})
+
+
+@require_GET
+def notification_bell(request: HttpRequest) -> HttpResponse:
+    return render(request, "crm/_bell.html")
+
+
+@require_POST
+def mark_notifications_read(request: HttpRequest) -> HttpResponse:
+    services.mark_notifications_read(user=request.user)
+    if request.htmx:
+        return render(request, "crm/_bell.html", {"unread_notifications": 0})
+    return redirect("crm:notifications")
+
+
+@require_GET
+def settings_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "crm/settings.html", {"job_runs": selectors.latest_job_runs()})

@@ -1,0 +1,3 @@
+"""forecasting models: built by its issue."""
+
+from __future__ import annotations

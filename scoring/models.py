@@ -1,0 +1,3 @@
+"""scoring models: built by its issue."""
+
+from __future__ import annotations

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from crm.views_placeholder import placeholder
+
+app_name = "scoring"
+
+urlpatterns = [
+    path("", placeholder("Scoring"), name="settings"),
+]

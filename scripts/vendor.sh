@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Refresh static/vendor/ from the npm registry (versions pinned here). Run: make vendor
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+(cd "$tmp" && npm init -y >/dev/null && npm install --no-audit --no-fund bootstrap@5.3.9 sortablejs@1.15.7 chart.js@4.6.1 >/dev/null)
+n=$tmp/node_modules v=static/vendor
+mkdir -p $v/bootstrap $v/sortablejs $v/chartjs
+cp $n/bootstrap/dist/css/bootstrap.min.css* $n/bootstrap/dist/js/bootstrap.bundle.min.js* $v/bootstrap/
+cp $n/bootstrap/LICENSE $v/bootstrap/LICENSE
+cp $n/sortablejs/Sortable.min.js $n/sortablejs/LICENSE $v/sortablejs/
+cp $n/chart.js/dist/chart.umd.js $v/chartjs/chart.umd.min.js && cp $n/chart.js/LICENSE.md $v/chartjs/
+echo "static/vendor refreshed"
