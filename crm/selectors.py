@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -32,7 +32,7 @@ def dashboard(*, user: User, now: datetime | None = None, limit: int = 20) -> Da
     from pipeline.models import Opportunity
 
     now = now or timezone.now()
-    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59) + timedelta(0)
+    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
     tasks = list(
         Activity.objects.open_tasks()
         .filter(owner=user, due_at__lte=end_of_day)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
@@ -149,7 +149,7 @@ def create_activity(
         due_at=due_at,
         done_at=now if is_done else None,
         remind_at=(
-            due_at - timezone.timedelta(minutes=owner.remind_before_minutes)
+            due_at - timedelta(minutes=owner.remind_before_minutes)
             if due_at and not is_done
             else None
         ),
@@ -255,7 +255,5 @@ def job_run(job: str) -> Iterator[dict[str, int]]:
 
 def purge_old_job_runs(*, now: datetime, keep_days: int = 30) -> int:
     """Keep a month of job history."""
-    deleted, _ = JobRun.objects.filter(
-        Q(started_at__lt=now - timezone.timedelta(days=keep_days))
-    ).delete()
+    deleted, _ = JobRun.objects.filter(Q(started_at__lt=now - timedelta(days=keep_days))).delete()
     return deleted
