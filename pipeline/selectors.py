@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import EmptyResultSet
 from django.db.models import (
     Count,
     DecimalField,
@@ -237,9 +238,14 @@ def _column_rows(
         if after:
             qs = qs.filter(_after_q(after))
         qs = _card_queryset(qs, now).order_by("position", "id")[: CARDS_PER_PAGE + 1]
-        sql, part_params = qs.query.sql_with_params()
+        try:
+            sql, part_params = qs.query.sql_with_params()
+        except EmptyResultSet:  # e.g. marketing: visible_to() is none()
+            continue
         parts.append(f"SELECT * FROM ({sql}) AS col{index}")
         params.extend(part_params)
+    if not parts:
+        return []
     return list(Opportunity.objects.raw(" UNION ALL ".join(parts), params))
 
 

@@ -252,6 +252,7 @@ def move_opportunity(
             reason=reason[:200],
         )
     opportunity.refresh_from_db()
+    opportunity.stage = to_stage  # same row as stage_id: saves the caller a query
     opportunity.wip_warning = wip_warning(stage=to_stage) if not same_stage else None  # type: ignore[attr-defined]
     return opportunity
 
@@ -435,7 +436,7 @@ def add_stage(*, pipeline: Pipeline, name: str, **fields: object) -> Stage:
             stage.order = first_closed
     else:
         stage.order = (pipeline.stages.aggregate(m=Max("order"))["m"] or 0) + 1
-    stage.full_clean(exclude=["pipeline"])
+    stage.full_clean()  # includes the one-won-stage constraint
     stage.save()
     check_pipeline_shape(pipeline)
     return stage
@@ -458,7 +459,7 @@ def update_stage(*, stage: Stage, **fields: object) -> Stage:
             raise ValidationError({"name": "This pipeline has a stage with this name."})
     if not stage.is_open:
         stage.forecast_category = category_for(stage)
-    stage.full_clean(exclude=["pipeline"])
+    stage.full_clean()
     stage.save()
     check_pipeline_shape(stage.pipeline)
     return stage

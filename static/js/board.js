@@ -40,7 +40,7 @@
         group: { name: "board", pull: !isZone, put: true },
         sort: !isZone,
         draggable: ".board-card",
-        filter: "a, button",
+        filter: ".move-to",
         preventOnFilter: false,
         forceFallback: true, // pointer events: same behaviour in every browser and in tests
         fallbackTolerance: 4,
