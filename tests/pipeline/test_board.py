@@ -51,7 +51,8 @@ def test_rep_sees_own_cards_with_headers_and_not_others(client, rep, other_rep, 
     response = client.get(board_url(pipeline))
     body = response.content.decode()
     assert response.status_code == 200
-    assert f'id="card-{mine.pk}"' in body and "Theirs" not in body
+    assert f'id="card-{mine.pk}"' in body
+    assert "Theirs" not in body
     column = response.context["board"].columns[0]
     assert (column.stage.name, column.header.count, column.header.amount) == (
         "Qualification",
@@ -189,11 +190,13 @@ def test_drop_moves_the_card_and_swaps_both_headers_out_of_band(client, rep, pip
     response = move(client, deal, proposal)
     body = response.content.decode()
     assert response.status_code == 200
-    assert f'id="card-{deal.pk}"' in body and 'data-version="2"' in body
+    assert f'id="card-{deal.pk}"' in body
+    assert 'data-version="2"' in body
     assert f'id="stage-{proposal.pk}-header" hx-swap-oob="true"' in body
     assert f'id="stage-{deal.stage_id}-header" hx-swap-oob="true"' in body
     headers = {h.stage.name: h.count for h in response.context["headers"]}
-    assert headers["Qualification"] == 0 and headers["Proposal"] == 1
+    assert headers["Qualification"] == 0
+    assert headers["Proposal"] == 1
     assert StageChange.objects.get(opportunity=deal).to_stage == proposal
 
 
@@ -214,7 +217,8 @@ def test_stale_move_answers_409_with_the_current_card_and_changes_nothing(client
     body = response.content.decode()
     assert response.status_code == 409
     assert f'hx-swap-oob="afterbegin:#stage-{deal.stage_id}-cards"' in body
-    assert 'data-version="5"' in body and "Someone else changed this deal first" in body
+    assert 'data-version="5"' in body
+    assert "Someone else changed this deal first" in body
     assert Opportunity.objects.get(pk=deal.pk).stage_id == deal.stage_id
     assert StageChange.objects.exists() is False
 
@@ -235,7 +239,8 @@ def test_lost_with_reason_removes_the_card_from_the_board(client, rep, pipeline)
     response = move(client, deal, stage(pipeline, "Closed Lost"), lost_reason=reason.pk)
     body = response.content.decode()
     assert response.status_code == 200
-    assert f'id="card-{deal.pk}"' not in body and "marked lost" in body
+    assert f'id="card-{deal.pk}"' not in body
+    assert "marked lost" in body
     assert Opportunity.objects.get(pk=deal.pk).lost_reason == reason
 
 
@@ -280,4 +285,5 @@ def test_lost_reason_options_fragment(client, rep):
     LostReasonFactory(label="Gone", is_active=False)
     client.force_login(rep)
     body = client.get(reverse("pipeline:lost_reason_options"), headers=HTMX).content.decode()
-    assert "Price" in body and "Gone" not in body
+    assert "Price" in body
+    assert "Gone" not in body

@@ -92,7 +92,8 @@ def test_lost_with_reason_closes_and_omits(rep):
         reason,
         "Too expensive",
     )
-    assert moved.closed_at is not None and moved.won_at is None
+    assert moved.closed_at is not None
+    assert moved.won_at is None
 
 
 def test_won_stamps_won_and_closed_and_reopening_clears_them(rep):
@@ -100,7 +101,9 @@ def test_won_stamps_won_and_closed_and_reopening_clears_them(rep):
     won = services.move_opportunity(
         opportunity=deal, to_stage=stage(deal, "Closed Won"), expected_version=1, by=rep
     )
-    assert won.forecast_category == "closed" and won.won_at and won.closed_at
+    assert won.forecast_category == "closed"
+    assert won.won_at
+    assert won.closed_at
     reopened = services.move_opportunity(
         opportunity=won, to_stage=stage(deal, "Proposal"), expected_version=2, by=rep
     )
@@ -210,7 +213,8 @@ def test_new_deal_on_a_customer_defaults_to_expansion(rep):
         by=rep, name="First deal", pipeline=pipeline, account=prospect
     )
     assert (farm.deal_type, hunt.deal_type) == ("expansion", "new_business")
-    assert farm.stage.name == "Qualification" and farm.forecast_category == "pipeline"
+    assert farm.stage.name == "Qualification"
+    assert farm.forecast_category == "pipeline"
     assert StageChange.objects.filter(opportunity=farm, from_stage__isnull=True).count() == 1
 
 
