@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import EmptyResultSet
+from django.db import connection
 from django.db.models import (
     Count,
     DecimalField,
@@ -26,6 +27,7 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Length, Substr
 from django.utils import timezone
 
@@ -226,27 +228,42 @@ def _column_rows(
 ) -> list[Opportunity]:
     """Up to CARDS_PER_PAGE + 1 cards of each stage, in one statement.
 
-    Each part is `WHERE stage_id = s ORDER BY position, id LIMIT n` (an index range scan on
-    opp_stage_position); the parts are glued with UNION ALL, each wrapped in a sub-select so
-    SQLite accepts the per-part LIMIT too. RawQuerySet applies the model fields' converters.
+    Each column is `WHERE stage_id = s ORDER BY position, id LIMIT n`: an index range scan on
+    opp_stage_position, never a window over the whole table. PostgreSQL runs it once per
+    stage through a LATERAL join (planned once); SQLite, which has no LATERAL, gets the same
+    per-column reads glued with UNION ALL. RawQuerySet applies the model fields' converters.
     """
     if not stages:
         return []
-    parts, params = [], []
-    for index, stage in enumerate(stages):
-        qs = base.filter(stage_id=stage.pk)
-        if after:
-            qs = qs.filter(_after_q(after))
-        qs = _card_queryset(qs, now).order_by("position", "id")[: CARDS_PER_PAGE + 1]
+    limit = CARDS_PER_PAGE + 1
+    if after:
+        base = base.filter(_after_q(after))
+    if connection.vendor == "postgresql":
+        inner = base.filter(stage_id=RawSQL('"board_stage"."id"', ()))
+        qs = _card_queryset(inner, now).order_by("position", "id")[:limit]
         try:
-            sql, part_params = qs.query.sql_with_params()
+            sql, params = qs.query.sql_with_params()
         except EmptyResultSet:  # e.g. marketing: visible_to() is none()
+            return []
+        ids = [stage.pk for stage in stages]
+        marks = ", ".join(["%s"] * len(ids))
+        lateral = (
+            f'SELECT cards.* FROM "pipeline_stage" AS "board_stage" CROSS JOIN LATERAL ({sql})'
+            f' AS cards WHERE "board_stage"."id" IN ({marks})'
+        )
+        return list(Opportunity.objects.raw(lateral, (*params, *ids)))
+    parts, all_params = [], []
+    for index, stage in enumerate(stages):
+        qs = _card_queryset(base.filter(stage_id=stage.pk), now).order_by("position", "id")
+        try:
+            sql, params = qs[:limit].query.sql_with_params()
+        except EmptyResultSet:
             continue
         parts.append(f"SELECT * FROM ({sql}) AS col{index}")
-        params.extend(part_params)
+        all_params.extend(params)
     if not parts:
         return []
-    return list(Opportunity.objects.raw(" UNION ALL ".join(parts), params))
+    return list(Opportunity.objects.raw(" UNION ALL ".join(parts), all_params))
 
 
 def _columns(
