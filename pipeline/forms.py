@@ -57,7 +57,10 @@ class BoardFilterForm(forms.Form):
 
 
 class MoveCardForm(forms.Form):
-    stage = forms.ModelChoiceField(queryset=Stage.objects.none())
+    """A drop or a "Move to…" choice. The pipeline's live stages come from the caller (the
+    view loads them once for the form and the column headers)."""
+
+    stage = forms.TypedChoiceField(coerce=int, choices=())
     version = forms.IntegerField(min_value=1)
     lost_reason = forms.ModelChoiceField(
         queryset=LostReason.objects.filter(is_active=True), required=False
@@ -67,11 +70,13 @@ class MoveCardForm(forms.Form):
     before_id = forms.IntegerField(required=False)
     via = forms.ChoiceField(choices=[("drag", "drag"), ("menu", "menu")], required=False)
 
-    def __init__(self, *args: Any, pipeline_id: int, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, stages: dict[int, Stage], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["stage"].queryset = Stage.objects.filter(  # type: ignore[attr-defined]
-            pipeline_id=pipeline_id, is_archived=False
-        )
+        self.stages = stages
+        self.fields["stage"].choices = [(pk, s.name) for pk, s in stages.items()]  # type: ignore[attr-defined]
+
+    def clean_stage(self) -> Stage:
+        return self.stages[self.cleaned_data["stage"]]
 
 
 class OpportunityForm(forms.ModelForm):

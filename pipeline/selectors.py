@@ -368,6 +368,34 @@ def more_cards(
     return _columns(rows=rows, headers={stage.pk: header}, stages=[stage], now=now)[0]
 
 
+def card_source(*, user: User, now: datetime | None = None) -> QuerySet[Opportunity]:
+    """Visible deals with what a card shows joined in, so a moved deal becomes a card
+    without another query (see `card_from`)."""
+    now = now or timezone.now()
+    overdue = Activity.objects.open_tasks().filter(opportunity_id=OuterRef("pk"), due_at__lt=now)
+    return (
+        Opportunity.objects.visible_to(user)
+        .select_related("stage", "account", "owner")
+        .annotate(has_overdue=Exists(overdue))
+    )
+
+
+def card_from(opportunity: Opportunity, now: datetime | None = None) -> Card:
+    """A card from a deal loaded through `card_source` (its stage, account and owner cached)."""
+    account, owner = opportunity.account, opportunity.owner
+    row = _RowProxy(
+        {
+            **{name: getattr(opportunity, name) for name in _CARD_FIELDS},
+            "account_name": account.name if account else "",
+            "owner_first": owner.first_name,
+            "owner_last": owner.last_name,
+            "owner_username": owner.username,
+            "has_overdue": getattr(opportunity, "has_overdue", False),
+        }
+    )
+    return _card(row, opportunity.stage, now or timezone.now())  # type: ignore[arg-type]
+
+
 class _RowProxy:
     """Attribute access over a values() dict, so `_card` serves both raw rows and dicts."""
 

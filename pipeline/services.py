@@ -251,10 +251,24 @@ def move_opportunity(
             seconds_in_from_stage=max(0, int((now - opportunity.stage_entered_at).total_seconds())),
             reason=reason[:200],
         )
-    opportunity.refresh_from_db()
+    _refresh_keeping_relations(opportunity)
     opportunity.stage = to_stage  # same row as stage_id: saves the caller a query
     opportunity.wip_warning = wip_warning(stage=to_stage) if not same_stage else None  # type: ignore[attr-defined]
     return opportunity
+
+
+def _refresh_keeping_relations(opportunity: Opportunity) -> None:
+    """refresh_from_db() drops every cached foreign key; put back the account and owner the
+    caller joined in when they did not change, so rendering the deal needs no extra query."""
+    kept = {
+        name: getattr(opportunity, name)
+        for name in ("account", "owner")
+        if Opportunity._meta.get_field(name).is_cached(opportunity)
+    }
+    opportunity.refresh_from_db()
+    for name, value in kept.items():
+        if getattr(opportunity, f"{name}_id") == (value.pk if value is not None else None):
+            setattr(opportunity, name, value)
 
 
 EDITABLE_FIELDS = (

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -110,37 +111,39 @@ def _moved_response(
     request: HttpRequest,
     *,
     opportunity_pk: int,
-    pipeline_id: int,
+    stages: dict[int, Stage],
+    card: selectors.Card | None = None,
     relocate: bool,
     message: str = "",
     level: str = "info",
     status: int = 200,
 ) -> HttpResponse:
     """The card (in place, or re-inserted into its current column) plus every open column's
-    header out-of-band, so totals can never drift from what the cards say."""
+    header out-of-band, so totals can never drift from what the cards say.
+
+    Rendered without the request: a fragment needs no context processors (and so no queries).
+    """
     filters = BoardFilterForm(request.GET).filters()
-    stages = {
-        s.pk: s
-        for s in Stage.objects.filter(
-            pipeline_id=pipeline_id, kind=Stage.Kind.OPEN, is_archived=False
-        )
-    }
+    open_stages = {pk: s for pk, s in stages.items() if s.is_open}
     headers = selectors.stage_headers(
-        user=request.user, stages=list(stages.values()), filters=filters
+        user=request.user, stages=list(open_stages.values()), filters=filters
     )
-    cards = selectors.board_cards(user=request.user, pks=[opportunity_pk], stages=stages)
+    if card is None:
+        cards = selectors.board_cards(user=request.user, pks=[opportunity_pk], stages=open_stages)
+        card = cards.get(opportunity_pk)
+    elif not card.stage.is_open:
+        card = None  # won or lost: the card leaves the board
     params = _filter_params(request)
     context = {
-        "card": cards.get(opportunity_pk),
+        "card": card,
         "relocate": relocate,
         "headers": headers.values(),
         "message": message,
         "level": level,
         "filter_params": params,
         "filter_qs": f"?{params}" if params else "",
-        "pipeline_pk": pipeline_id,
     }
-    return render(request, "pipeline/_card_moved.html", context, status=status)
+    return HttpResponse(render_to_string("pipeline/_card_moved.html", context), status=status)
 
 
 @require_POST
@@ -150,14 +153,16 @@ def move_card(request: HttpRequest, pk: int) -> HttpResponse:
     A stale version answers 409 with the card as it is now; a refused move (e.g. lost
     without a reason) answers 422 and puts the card back where it really is.
     """
-    opportunity = get_object_or_404(
-        Opportunity.objects.visible_to(request.user).select_related("stage"), pk=pk
-    )
-    form = MoveCardForm(request.POST, pipeline_id=opportunity.pipeline_id)
+    opportunity = get_object_or_404(selectors.card_source(user=request.user), pk=pk)
+    stages = {
+        s.pk: s
+        for s in Stage.objects.filter(pipeline_id=opportunity.pipeline_id, is_archived=False)
+    }
+    form = MoveCardForm(request.POST, stages=stages)
     via = request.POST.get("via") or "drag"
     if not form.is_valid():
         error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-        return _reply_refused(request, opportunity, error, status=422)
+        return _reply_refused(request, opportunity, stages, error, status=422)
     data = form.cleaned_data
     position = None
     if via == "menu" and data["stage"].pk != opportunity.stage_id:
@@ -178,11 +183,12 @@ def move_card(request: HttpRequest, pk: int) -> HttpResponse:
         return _reply_refused(
             request,
             opportunity,
+            stages,
             "Someone else changed this deal first: the card now shows its current state.",
             status=409,
         )
     except ValidationError as error:
-        return _reply_refused(request, opportunity, " ".join(error.messages), status=422)
+        return _reply_refused(request, opportunity, stages, " ".join(error.messages), status=422)
     warning = getattr(moved, "wip_warning", None)
     if not request.htmx:
         if warning:
@@ -197,7 +203,8 @@ def move_card(request: HttpRequest, pk: int) -> HttpResponse:
     return _moved_response(
         request,
         opportunity_pk=moved.pk,
-        pipeline_id=moved.pipeline_id,
+        stages=stages,
+        card=selectors.card_from(moved),
         relocate=via == "menu",
         message=message,
         level=level,
@@ -205,7 +212,12 @@ def move_card(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _reply_refused(
-    request: HttpRequest, opportunity: Opportunity, message: str, *, status: int
+    request: HttpRequest,
+    opportunity: Opportunity,
+    stages: dict[int, Stage],
+    message: str,
+    *,
+    status: int,
 ) -> HttpResponse:
     if not request.htmx:
         messages.error(request, message)
@@ -213,7 +225,7 @@ def _reply_refused(
     return _moved_response(
         request,
         opportunity_pk=opportunity.pk,
-        pipeline_id=opportunity.pipeline_id,
+        stages=stages,
         relocate=True,
         message=message,
         level="warning" if status == 409 else "danger",
