@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 
@@ -70,5 +71,5 @@ def test_eight_threads_moving_the_same_100_cards_lose_no_update(org):
             StageChange.objects.filter(opportunity=deal, from_stage__isnull=False).order_by("pk")
         )
         # The history chains: each move starts where the previous one ended.
-        for before, after in zip(history, history[1:], strict=False):
+        for before, after in itertools.pairwise(history):
             assert after.from_stage_id == before.to_stage_id
