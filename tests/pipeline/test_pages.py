@@ -344,3 +344,38 @@ def test_lost_reasons_add_and_deactivate(client, manager):
     assert LostReason.objects.get(pk=reason.pk).is_active is False
     response = client.post(reverse("pipeline:lost_reasons"), {"label": "price"})
     assert response.status_code == 422
+
+
+def add_history(deal, rep, n):
+    for i in range(n):
+        Activity.objects.create(kind="note", subject=f"Note {i}", owner=rep, opportunity=deal)
+    stages = list(deal.pipeline.stages.filter(kind="open").order_by("order"))
+    for i in range(n):
+        deal.refresh_from_db()
+        services.move_opportunity(
+            opportunity=deal,
+            to_stage=stages[(i + 1) % len(stages)],
+            expected_version=deal.version,
+            by=rep,
+        )
+
+
+def test_deal_and_account_pages_query_counts_do_not_grow(client, rep, django_assert_num_queries):
+    account = AccountFactory(owner=rep)
+    deal = OpportunityFactory(owner=rep, account=account)
+    client.force_login(rep)
+    add_history(deal, rep, 2)
+    with django_assert_num_queries(9):
+        client.get(reverse("pipeline:opportunity", args=[deal.pk]))
+    with django_assert_num_queries(9):
+        client.get(reverse("accounts:detail", args=[account.pk]))
+    add_history(deal, rep, 20)
+    for _ in range(5):
+        OpportunityFactory(owner=rep, account=account, pipeline=deal.pipeline)
+        LeadFactory(owner=rep, account=account)
+    with django_assert_num_queries(9):
+        response = client.get(reverse("pipeline:opportunity", args=[deal.pk]))
+    assert len(response.context["detail"].history) == 23
+    with django_assert_num_queries(9):
+        response = client.get(reverse("accounts:detail", args=[account.pk]))
+    assert len(response.context["detail"].opportunities) == 6
