@@ -375,7 +375,7 @@ def test_deal_and_account_pages_query_counts_do_not_grow(client, rep, django_ass
         LeadFactory(owner=rep, account=account)
     with django_assert_num_queries(9):
         response = client.get(reverse("pipeline:opportunity", args=[deal.pk]))
-    assert len(response.context["detail"].history) == 23
+    assert len(response.context["detail"].history) == 22
     with django_assert_num_queries(9):
         response = client.get(reverse("accounts:detail", args=[account.pk]))
     assert len(response.context["detail"].opportunities) == 6
