@@ -156,10 +156,15 @@ class StageForm(forms.ModelForm):
     class Meta:
         model = Stage
         fields = ["name", "probability", "kind", "forecast_category", "rot_after_days", "wip_limit"]
+        labels = {"wip_limit": "WIP limit", "probability": "Probability %"}
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, form_id: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         bootstrap(self)
+        if form_id:  # a table row's inputs belong to the row's <form> by its id
+            for field in self.fields.values():
+                field.widget.attrs["form"] = form_id
+                field.widget.attrs["aria-label"] = str(field.label)
         # Uniqueness and the shape rule are checked by the services (they see the pipeline).
         self.fields["wip_limit"].widget.attrs["placeholder"] = "none"
 

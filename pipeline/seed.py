@@ -230,7 +230,10 @@ def run(org: DemoOrg) -> dict[str, int]:
                 )
             )
     StageChange.objects.bulk_create(changes, batch_size=1000)
-    Activity.objects.bulk_create(activities, batch_size=1000)
+    created_activities = Activity.objects.bulk_create(activities, batch_size=1000)
+    for activity in created_activities:  # created_at is auto_now_add: back-date it
+        activity.created_at = activity.done_at or activity.due_at - timedelta(days=3)
+    Activity.objects.bulk_update(created_activities, ["created_at"], batch_size=1000)
     return {
         "pipelines": 2,
         "accounts": len(accounts),

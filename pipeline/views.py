@@ -448,7 +448,11 @@ def _pipeline_page(
     stages = list(pipeline.stages.order_by("order", "pk"))
     errors = stage_errors or {}
     rows = [
-        (stage, errors.get(stage.pk) or StageForm(instance=stage, prefix=f"s{stage.pk}"))
+        (
+            stage,
+            errors.get(stage.pk)
+            or StageForm(instance=stage, prefix=f"s{stage.pk}", form_id=f"stage-form-{stage.pk}"),
+        )
         for stage in stages
     ]
     context = {
@@ -513,7 +517,12 @@ def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
     stage = get_object_or_404(Stage.objects.select_related("pipeline"), pk=pk)
     pipeline = stage.pipeline
     action = request.POST.get("action", "save")
-    form = StageForm(request.POST, instance=Stage.objects.get(pk=pk), prefix=f"s{pk}")
+    form = StageForm(
+        request.POST,
+        instance=Stage.objects.get(pk=pk),
+        prefix=f"s{pk}",
+        form_id=f"stage-form-{pk}",
+    )
     try:
         if action == "archive":
             services.archive_stage(stage=stage)

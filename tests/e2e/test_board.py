@@ -114,3 +114,17 @@ def test_keyboard_move_to_menu(login, live_server, rep, board):
     page.locator(f"#stage-{negotiation.pk}-cards #card-{board['deal'].pk}").wait_for()
     assert header(page, negotiation).get_by_test_id("count").inner_text() == "1"
     assert Opportunity.objects.get(pk=board["deal"].pk).stage == negotiation
+
+
+def test_manager_renames_a_stage_in_settings(login, live_server, manager):
+    pipeline = PipelineFactory(name="Sales", is_default=True)
+    proposal = pipeline.stages.get(name="Proposal")
+    page = login(manager)
+    page.goto(f"{live_server.url}/pipeline/settings/{pipeline.pk}/")
+    row = page.locator(f"tr[data-stage='{proposal.pk}']")
+    row.get_by_label("Name").fill("Proposal sent")
+    row.get_by_label("Probability %").fill("55")
+    row.get_by_role("button", name="Save").click()
+    page.get_by_text("Stage saved.").wait_for()
+    proposal.refresh_from_db()
+    assert (proposal.name, proposal.probability) == ("Proposal sent", 55)
