@@ -230,3 +230,11 @@ def test_move_to_a_stage_of_another_pipeline_is_400(rep):
     )
     assert response.status_code == 400
     assert Opportunity.objects.get(pk=deal.pk).version == 1
+
+
+def test_openapi_schema_documents_the_pipeline_endpoints(client, admin_user):
+    client.force_login(admin_user)
+    response = client.get("/api/schema/", {"format": "json"})
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/api/v1/pipelines/", "/api/v1/opportunities/{id}/move/"} <= set(paths)
