@@ -251,7 +251,12 @@ def _column_rows(
             f'SELECT cards.* FROM "pipeline_stage" AS "board_stage" CROSS JOIN LATERAL ({sql})'
             f' AS cards WHERE "board_stage"."id" IN ({marks})'
         )
-        return list(Opportunity.objects.raw(lateral, (*params, *ids)))
+        # psycopg2 already returns Python types (Decimal, date, aware datetime): plain rows
+        # skip RawQuerySet's model instances, a measurable cost at 300 cards.
+        with connection.cursor() as cursor:
+            cursor.execute(lateral, (*params, *ids))
+            names = [column[0] for column in cursor.description]
+            return [_RowProxy(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]  # type: ignore[misc]
     parts, all_params = [], []
     for index, stage in enumerate(stages):
         qs = _card_queryset(base.filter(stage_id=stage.pk), now).order_by("position", "id")
@@ -352,6 +357,7 @@ def board(
 
 
 def default_pipeline() -> Pipeline | None:
+    """The default live pipeline (or the first live one if none is marked default)."""
     return (
         Pipeline.objects.filter(is_archived=False).order_by("-is_default", "order", "name").first()
     )

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from decimal import Decimal
 from functools import cache
+from html import escape as _html_escape
 
 from django import template
 from django.urls import reverse
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from pipeline.selectors import Card
@@ -32,6 +32,11 @@ def _url_pattern(name: str) -> tuple[str, str]:
 def _url(name: str, pk: int) -> str:
     prefix, suffix = _url_pattern(name)
     return f"{prefix}{pk}{suffix}"
+
+
+def escape(value: object) -> str:
+    """HTML-escape like django.utils.html.escape, minus its lazy-string wrapper (hot loop)."""
+    return _html_escape(str(value), quote=True)
 
 
 def money(value: Decimal | None) -> str:
