@@ -197,8 +197,6 @@ def move_opportunity(
     StageChange). `by` must be able to see the deal (callers fetch it from `visible_to`;
     this is checked again here). The returned deal carries `wip_warning` (str or None).
     """
-    if by is not None and not Opportunity.objects.visible_to(by).filter(pk=opportunity.pk).exists():
-        raise Opportunity.DoesNotExist("No such deal in your scope.")
     if to_stage.pipeline_id != opportunity.pipeline_id:
         raise ValidationError({"stage": "That stage belongs to another pipeline."})
     if to_stage.is_archived:
@@ -233,10 +231,15 @@ def move_opportunity(
         if not opportunity.forecast_category_overridden or not to_stage.is_open:
             updates["forecast_category"] = category_for(to_stage)
             updates["forecast_category_overridden"] = False
-    moved = Opportunity.objects.filter(pk=opportunity.pk, version=expected_version).update(
-        **updates
-    )
+    # The scope check rides on the UPDATE itself (one round trip); only a miss asks why.
+    scoped = Opportunity.objects.visible_to(by) if by is not None else Opportunity.objects.all()
+    moved = scoped.filter(pk=opportunity.pk, version=expected_version).update(**updates)
     if moved != 1:
+        if (
+            by is not None
+            and not Opportunity.objects.visible_to(by).filter(pk=opportunity.pk).exists()
+        ):
+            raise Opportunity.DoesNotExist("No such deal in your scope.")
         raise StaleOpportunity(Opportunity.objects.select_related("stage").get(pk=opportunity.pk))
     if not same_stage:
         # Time in the stage we leave comes from the row we just replaced: the version
