@@ -108,7 +108,9 @@ def seed(world: dict[str, object], start: int, stop: int) -> float:
             batch = []
     Opportunity.objects.bulk_create(batch)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE pipeline_opportunity")
+        # What autovacuum does soon after a bulk load: statistics and the visibility map
+        # (which lets the header aggregate run as an index-only scan).
+        cursor.execute("VACUUM ANALYZE pipeline_opportunity")
     return time.perf_counter() - began
 
 
