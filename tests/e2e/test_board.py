@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
+from pipeline import services
 from pipeline.models import Opportunity
 from tests.factories import OpportunityFactory, PipelineFactory
-from tests.pipeline.factories import LostReasonFactory
+from tests.pipeline.factories import LostReasonFactory, bulk_deals
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -128,3 +129,31 @@ def test_manager_renames_a_stage_in_settings(login, live_server, manager):
     page.get_by_text("Stage saved.").wait_for()
     proposal.refresh_from_db()
     assert (proposal.name, proposal.probability) == ("Proposal sent", 55)
+
+
+def test_a_conflicting_move_gets_the_current_card_back(login, live_server, rep, board):
+    page = login(rep)
+    page.goto(f"{live_server.url}/pipeline/")
+    negotiation, proposal = board["stages"]["Negotiation"], board["stages"]["Proposal"]
+    # Someone else moves the deal to Negotiation after this board was drawn.
+    deal = Opportunity.objects.get(pk=board["deal"].pk)
+    services.move_opportunity(opportunity=deal, to_stage=negotiation, expected_version=1, by=rep)
+    drag(page, page.locator(f"#card-{deal.pk}"), page.locator(f"#stage-{proposal.pk}-cards"))
+    page.locator(f"#stage-{negotiation.pk}-cards #card-{deal.pk}").wait_for()
+    assert "Someone else changed this deal first" in page.locator("#messages").inner_text()
+    assert page.locator(f"#card-{deal.pk}").get_attribute("data-version") == "2"
+    assert header(page, negotiation).get_by_test_id("count").inner_text() == "1"
+    assert Opportunity.objects.get(pk=deal.pk).stage == negotiation
+
+
+def test_a_long_column_loads_more_cards_on_scroll(login, live_server, rep, board):
+    proposal = board["stages"]["Proposal"]
+    bulk_deals(70, owners=[rep], stages=[proposal], start=1000)
+    page = login(rep)
+    page.goto(f"{live_server.url}/pipeline/")
+    cards = page.locator(f"#stage-{proposal.pk}-cards .board-card")
+    assert cards.count() == 50
+    page.locator(f"#stage-{proposal.pk}-cards .board-more").scroll_into_view_if_needed()
+    page.wait_for_function(
+        f"document.querySelectorAll('#stage-{proposal.pk}-cards .board-card').length === 71"
+    )
