@@ -157,3 +157,19 @@ def test_a_long_column_loads_more_cards_on_scroll(login, live_server, rep, board
     page.wait_for_function(
         f"document.querySelectorAll('#stage-{proposal.pk}-cards .board-card').length === 71"
     )
+
+
+def test_manager_reorders_stages_by_drag(login, live_server, manager):
+    pipeline = PipelineFactory(name="Sales", is_default=True)
+    first, second = pipeline.stages.order_by("order")[:2]
+    page = login(manager)
+    page.goto(f"{live_server.url}/pipeline/settings/{pipeline.pk}/")
+    handle = page.locator(f"tr[data-stage='{second.pk}'] .drag-handle")
+    goal = page.locator(f"tr[data-stage='{first.pk}'] .drag-handle")
+    with page.expect_response(lambda r: "/stages/order/" in r.url) as response:
+        drag(page, handle, goal)
+    assert response.value.status == 204
+    assert list(pipeline.stages.order_by("order").values_list("pk", flat=True))[:2] == [
+        second.pk,
+        first.pk,
+    ]
