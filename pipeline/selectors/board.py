@@ -1,10 +1,9 @@
-"""Reads shared by the board, the deal and account pages, and the API.
+"""The kanban board's reads: filters, column headers and column cards.
 
-Everything starts from `Opportunity.objects.visible_to(user)` (or `Account.objects.visible_to`).
 The board is built from a fixed number of queries whatever the number of deals: one for the
 pipelines and their stages, one for the filter's people, one aggregate for the column headers
-and one UNION ALL of per-column `ORDER BY position LIMIT n` reads that the
-(stage, position, id) index answers.
+and one statement for every column's first cards (a LATERAL join on PostgreSQL running
+`ORDER BY position LIMIT n` per stage on the (stage, position, id) index).
 """
 
 from __future__ import annotations
@@ -17,23 +16,19 @@ from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import (
     Count,
-    DecimalField,
     Exists,
     F,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
 )
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce, Length, Substr
+from django.db.models.functions import Length, Substr
 from django.utils import timezone
 
-from crm.models import Account, Activity, Team, User, users_visible_to
-from leads.models import Lead
-from pipeline.models import LostReason, Opportunity, Pipeline, Stage, StageChange
+from crm.models import Activity, Team, User, users_visible_to
+from pipeline.models import Opportunity, Pipeline, Stage
 
 CARDS_PER_PAGE = 50
 
@@ -421,200 +416,3 @@ def board_cards(
         for row in qs
         if row["stage_id"] in stages
     }
-
-
-# --- Deal page ---------------------------------------------------------------------------
-
-
-@dataclass
-class StageStep:
-    stage: Stage
-    seconds: int
-    state: str  # "done", "current", "todo"
-
-    @property
-    def label(self) -> str:
-        """Time spent in the stage, e.g. "3d 4h", "5h 10m", "12m"; "—" if never there."""
-        if not self.seconds and self.state != "current":
-            return "—"
-        days, rest = divmod(self.seconds, 86400)
-        hours, rest = divmod(rest, 3600)
-        if days:
-            return f"{days}d {hours}h"
-        if hours:
-            return f"{hours}h {rest // 60}m"
-        return f"{rest // 60}m"
-
-
-@dataclass
-class OpportunityDetail:
-    opportunity: Opportunity
-    path: list[StageStep]
-    history: list[StageChange]
-    activities: list[Activity]
-    open_tasks: list[Activity]
-    stages: list[Stage]
-    lost_reasons: list[LostReason]
-
-
-def opportunity_for(*, user: User) -> QuerySet[Opportunity]:
-    """Visible deals with what a page or the API prints about them joined in."""
-    return Opportunity.objects.visible_to(user).select_related(
-        "stage", "pipeline", "owner", "account", "lead", "lost_reason"
-    )
-
-
-def opportunity_detail(
-    *, user: User, opportunity: Opportunity, now: datetime | None = None
-) -> OpportunityDetail:
-    """Stage path with time spent in each stage, history, activities and open tasks (4 queries).
-
-    Time in a stage is the sum of every stay in it (deals can go back), plus the current stay.
-    """
-    now = now or timezone.now()
-    history = list(
-        opportunity.stage_changes.select_related("from_stage", "to_stage", "changed_by").order_by(
-            "-changed_at", "-pk"
-        )
-    )
-    stages = list(
-        opportunity.pipeline.stages.filter(Q(is_archived=False) | Q(pk=opportunity.stage_id))
-    )
-    seconds: dict[int, int] = {}
-    for change in history:
-        if change.from_stage_id and change.seconds_in_from_stage:
-            seconds[change.from_stage_id] = (
-                seconds.get(change.from_stage_id, 0) + change.seconds_in_from_stage
-            )
-    current = opportunity.stage
-    seconds[current.pk] = seconds.get(current.pk, 0) + max(
-        0, int((now - opportunity.stage_entered_at).total_seconds())
-    )
-    path = []
-    shown = [s for s in stages if s.is_open or s.pk == current.pk]
-    if current.is_open:
-        # The open path ends in the won stage: that is where the deal is heading.
-        shown += [s for s in stages if s.kind == Stage.Kind.WON]
-    for stage in shown:
-        if stage.pk == current.pk:
-            state = "current"
-        elif stage.is_open and (stage.order < current.order or not current.is_open):
-            state = "done"
-        else:
-            state = "todo"
-        path.append(StageStep(stage=stage, seconds=seconds.get(stage.pk, 0), state=state))
-    activities = list(
-        Activity.objects.filter(opportunity=opportunity)
-        .select_related("owner")
-        .order_by("-created_at", "-pk")[:100]
-    )
-    open_tasks = sorted(
-        (a for a in activities if a.kind == Activity.Kind.TASK and a.done_at is None),
-        key=lambda a: a.due_at or now,
-    )
-    return OpportunityDetail(
-        opportunity=opportunity,
-        path=path,
-        history=history,
-        activities=activities,
-        open_tasks=open_tasks,
-        stages=stages,
-        lost_reasons=list(LostReason.objects.filter(is_active=True)),
-    )
-
-
-# --- Accounts ---------------------------------------------------------------------------
-
-
-def _deal_sum(user: User, **filters: object) -> Subquery:
-    deals = (
-        Opportunity.objects.visible_to(user)
-        .filter(account_id=OuterRef("pk"), **filters)
-        .order_by()
-        .values("account_id")
-    )
-    return Subquery(
-        deals.annotate(total=Sum("amount")).values("total"),
-        output_field=DecimalField(max_digits=16, decimal_places=2),
-    )
-
-
-def _deal_count(user: User, **filters: object) -> Subquery:
-    deals = (
-        Opportunity.objects.visible_to(user)
-        .filter(account_id=OuterRef("pk"), **filters)
-        .order_by()
-        .values("account_id")
-    )
-    return Subquery(deals.annotate(n=Count("pk")).values("n"))
-
-
-def account_list(*, user: User, q: str = "", owner: str = "", kind: str = "") -> QuerySet[Account]:
-    """Accounts the user can see, searchable, with their open deals' count and amount
-    (correlated aggregates over the user's visible deals: one statement per page)."""
-    qs = Account.objects.visible_to(user).select_related("owner")
-    if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(domain__icontains=q))
-    if owner == "me":
-        qs = qs.filter(owner=user)
-    elif owner.isdigit():
-        qs = qs.filter(owner_id=int(owner))
-    if kind == "customer":
-        qs = qs.filter(is_customer=True)
-    elif kind == "prospect":
-        qs = qs.filter(is_customer=False)
-    return qs.annotate(
-        open_deals=Coalesce(_deal_count(user, stage__kind=Stage.Kind.OPEN), Value(0)),
-        open_amount=Coalesce(
-            _deal_sum(user, stage__kind=Stage.Kind.OPEN),
-            Value(Decimal("0")),
-            output_field=DecimalField(max_digits=16, decimal_places=2),
-        ),
-    ).order_by("name", "pk")
-
-
-@dataclass
-class AccountTotals:
-    open_count: int = 0
-    open_amount: Decimal = Decimal("0")
-    won_count: int = 0
-    won_amount: Decimal = Decimal("0")
-    lost_count: int = 0
-    lost_amount: Decimal = Decimal("0")
-
-
-@dataclass
-class AccountDetail:
-    account: Account
-    opportunities: list[Opportunity]
-    totals: AccountTotals
-    leads: list[Lead]
-    activities: list[Activity]
-
-
-def account_detail(*, user: User, account: Account, limit: int = 100) -> AccountDetail:
-    """An account's visible deals (open and closed) with totals, its leads and its timeline
-    (three queries; each list is bounded)."""
-    deals = list(
-        Opportunity.objects.visible_to(user)
-        .filter(account=account)
-        .select_related("stage", "owner", "pipeline")
-        .order_by("-created_at", "-pk")[:limit]
-    )
-    totals = AccountTotals()
-    for deal in deals:
-        kind = deal.stage.kind
-        setattr(totals, f"{kind}_count", getattr(totals, f"{kind}_count") + 1)
-        setattr(totals, f"{kind}_amount", getattr(totals, f"{kind}_amount") + deal.amount)
-    leads = list(
-        Lead.objects.visible_to(user).filter(account=account).select_related("owner")[:limit]
-    )
-    activities = list(
-        Activity.objects.visible_to(user)
-        .filter(Q(opportunity__account=account) | Q(lead__account=account))
-        .select_related("owner", "opportunity", "lead")
-        .order_by("-created_at", "-pk")[:limit]
-    )
-    return AccountDetail(
-        account=account, opportunities=deals, totals=totals, leads=leads, activities=activities
-    )
