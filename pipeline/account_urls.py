@@ -1,11 +1,14 @@
+"""Accounts pages (mounted at /accounts/)."""
+
 from __future__ import annotations
 
 from django.urls import path
 
-from crm.views_placeholder import placeholder
+from pipeline import views
 
 app_name = "accounts"
 
 urlpatterns = [
-    path("", placeholder("Accounts"), name="list"),
+    path("", views.account_list, name="list"),
+    path("<int:pk>/", views.account_detail, name="detail"),
 ]

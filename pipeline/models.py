@@ -67,6 +67,13 @@ class Stage(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["pipeline", "name"], name="stage_unique_name"),
             models.CheckConstraint(condition=Q(probability__lte=100), name="stage_probability_pct"),
+            # The shape rule's "exactly one won stage", as far as a constraint can say it.
+            models.UniqueConstraint(
+                fields=["pipeline"],
+                condition=Q(kind="won", is_archived=False),
+                name="stage_one_won_per_pipeline",
+                violation_error_message="A pipeline has exactly one won stage.",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,17 +1,26 @@
-"""Deal state changes. Every stage move goes through `move_opportunity`."""
+"""Deal and pipeline state changes. Every stage move goes through `move_opportunity`.
+
+Pipeline configuration (stages, lost reasons) also changes only here, so the shape rule
+("exactly one won and at least one lost stage") is checked in one place.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
 from crm.models import Account, User
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage, StageChange
+
+POSITION_STEP = 1024.0
+# Below this gap two neighbours are too close to split again: the column is renumbered.
+MIN_POSITION_GAP = 1e-6
 
 
 class StaleOpportunity(Exception):
@@ -33,7 +42,47 @@ def category_for(stage: Stage) -> str:
 
 def _end_position(stage: Stage) -> float:
     top = Opportunity.objects.filter(stage=stage).aggregate(m=Max("position"))["m"]
-    return (top or 0) + 1024.0
+    return (top or 0) + POSITION_STEP
+
+
+def top_position(stage: Stage) -> float:
+    """A position before every deal of the column (the "Move to…" menu puts cards on top)."""
+    low = Opportunity.objects.filter(stage=stage).aggregate(m=Min("position"))["m"]
+    return (low or POSITION_STEP) - POSITION_STEP
+
+
+def _renumber_column(stage: Stage) -> None:
+    """Spread a column's positions out again (rare: after ~50 drops into the same gap)."""
+    rows = list(Opportunity.objects.filter(stage=stage).order_by("position", "pk").only("pk"))
+    for index, row in enumerate(rows, start=1):
+        row.position = index * POSITION_STEP
+    Opportunity.objects.bulk_update(rows, ["position"], batch_size=1000)
+
+
+def position_between(
+    *, stage: Stage, after_id: int | None, before_id: int | None, moving_id: int | None = None
+) -> float:
+    """The fractional position for a card dropped between two neighbours of `stage`.
+
+    Neighbours that are not (or no longer) in the column are ignored; no neighbour = the end.
+    """
+    ids = [pk for pk in (after_id, before_id) if pk and pk != moving_id]
+    if not ids:
+        return _end_position(stage)
+    found = dict(Opportunity.objects.filter(stage=stage, pk__in=ids).values_list("pk", "position"))
+    low, high = found.get(after_id or 0), found.get(before_id or 0)
+    if low is None and high is None:
+        return _end_position(stage)
+    if low is None:
+        return high - POSITION_STEP  # type: ignore[operator]
+    if high is None:
+        return low + POSITION_STEP
+    if high - low < MIN_POSITION_GAP:
+        _renumber_column(stage)
+        return position_between(
+            stage=stage, after_id=after_id, before_id=before_id, moving_id=moving_id
+        )
+    return (low + high) / 2
 
 
 @transaction.atomic
@@ -51,10 +100,12 @@ def create_opportunity(
     deal_type: str | None = None,
     next_step: str = "",
     next_step_date: date | None = None,
+    forecast_category: str | None = None,
 ) -> Opportunity:
     """Create a deal at the end of its column (default: the pipeline's first open stage).
 
     Deal type defaults from the account: customers are expansion, prospects new business.
+    A given `forecast_category` differing from the stage's default counts as an override.
     """
     if stage is None:
         stage = (
@@ -66,11 +117,17 @@ def create_opportunity(
             raise ValidationError({"stage": "This pipeline has no open stage."})
     if stage.pipeline_id != pipeline.pk:
         raise ValidationError({"stage": "That stage belongs to another pipeline."})
+    if stage.is_archived:
+        raise ValidationError({"stage": "That stage is archived."})
+    if stage.kind == Stage.Kind.LOST:
+        raise ValidationError({"stage": "Create the deal in an open stage, then mark it lost."})
     if deal_type is None:
         is_customer = account is not None and account.is_customer
         deal_type = (
             Opportunity.DealType.EXPANSION if is_customer else Opportunity.DealType.NEW_BUSINESS
         )
+    default_category = category_for(stage)
+    overridden = bool(forecast_category) and forecast_category != default_category and stage.is_open
     now = timezone.now()
     opportunity = Opportunity(
         name=name,
@@ -82,12 +139,15 @@ def create_opportunity(
         amount=amount,
         expected_close_date=expected_close_date,
         deal_type=deal_type,
-        forecast_category=category_for(stage),
+        forecast_category=forecast_category if overridden else default_category,
+        forecast_category_overridden=overridden,
         next_step=next_step,
         next_step_date=next_step_date,
         position=_end_position(stage),
         stage_entered_at=now,
         last_activity_at=now,
+        closed_at=None if stage.is_open else now,
+        won_at=now if stage.kind == Stage.Kind.WON else None,
     )
     opportunity.full_clean(exclude=["lead"])
     opportunity.save()
@@ -102,6 +162,19 @@ def create_opportunity(
     return opportunity
 
 
+def wip_warning(*, stage: Stage) -> str | None:
+    """A warning when the stage holds more deals than its WIP limit (a soft limit: moves pass).
+
+    Counts every deal in the stage, not only the ones the mover can see: the limit is the team's.
+    """
+    if not stage.wip_limit:
+        return None
+    count = Opportunity.objects.filter(stage=stage).count()
+    if count <= stage.wip_limit:
+        return None
+    return f"{stage.name} is over its WIP limit: {count} deals, limit {stage.wip_limit}."
+
+
 @transaction.atomic
 def move_opportunity(
     *,
@@ -113,12 +186,16 @@ def move_opportunity(
     lost_note: str = "",
     position: float | None = None,
     reason: str = "",
+    after_id: int | None = None,
+    before_id: int | None = None,
 ) -> Opportunity:
-    """Move a deal to another stage of its pipeline and record the move.
+    """Move a deal to another stage of its pipeline (or reorder it in its column) and record it.
 
     Optimistic: the UPDATE matches only if nobody saved the deal since `expected_version`,
     so two concurrent drags cannot both win; the loser gets StaleOpportunity with the
-    current row. A move within the same stage only reorders (no StageChange).
+    current row and nothing is written. A move within the same stage only reorders (no
+    StageChange). `by` must be able to see the deal (callers fetch it from `visible_to`;
+    this is checked again here). The returned deal carries `wip_warning` (str or None).
     """
     if to_stage.pipeline_id != opportunity.pipeline_id:
         raise ValidationError({"stage": "That stage belongs to another pipeline."})
@@ -126,11 +203,17 @@ def move_opportunity(
         raise ValidationError({"stage": "That stage is archived."})
     if to_stage.kind == Stage.Kind.LOST and lost_reason is None:
         raise ValidationError({"lost_reason": "Say why the deal was lost."})
+    if lost_reason is not None and not lost_reason.is_active:
+        raise ValidationError({"lost_reason": "That lost reason is no longer offered."})
     now = timezone.now()
     same_stage = to_stage.pk == opportunity.stage_id
+    if position is None:
+        position = position_between(
+            stage=to_stage, after_id=after_id, before_id=before_id, moving_id=opportunity.pk
+        )
     updates: dict[str, object] = {
         "version": F("version") + 1,
-        "position": position if position is not None else _end_position(to_stage),
+        "position": position,
         "updated_at": now,
     }
     if not same_stage:
@@ -147,12 +230,20 @@ def move_opportunity(
         }
         if not opportunity.forecast_category_overridden or not to_stage.is_open:
             updates["forecast_category"] = category_for(to_stage)
-    moved = Opportunity.objects.filter(pk=opportunity.pk, version=expected_version).update(
-        **updates
-    )
+            updates["forecast_category_overridden"] = False
+    # The scope check rides on the UPDATE itself (one round trip); only a miss asks why.
+    scoped = Opportunity.objects.visible_to(by) if by is not None else Opportunity.objects.all()
+    moved = scoped.filter(pk=opportunity.pk, version=expected_version).update(**updates)
     if moved != 1:
+        if (
+            by is not None
+            and not Opportunity.objects.visible_to(by).filter(pk=opportunity.pk).exists()
+        ):
+            raise Opportunity.DoesNotExist("No such deal in your scope.")
         raise StaleOpportunity(Opportunity.objects.select_related("stage").get(pk=opportunity.pk))
     if not same_stage:
+        # Time in the stage we leave comes from the row we just replaced: the version
+        # check above guarantees `opportunity` is that row.
         StageChange.objects.create(
             opportunity=opportunity,
             from_stage_id=opportunity.stage_id,
@@ -160,8 +251,290 @@ def move_opportunity(
             changed_by=by,
             changed_at=now,
             amount=opportunity.amount,
-            seconds_in_from_stage=int((now - opportunity.stage_entered_at).total_seconds()),
+            seconds_in_from_stage=max(0, int((now - opportunity.stage_entered_at).total_seconds())),
             reason=reason[:200],
         )
+    _refresh_keeping_relations(opportunity)
+    opportunity.stage = to_stage  # same row as stage_id: saves the caller a query
+    opportunity.wip_warning = wip_warning(stage=to_stage) if not same_stage else None  # type: ignore[attr-defined]
+    return opportunity
+
+
+def _refresh_keeping_relations(opportunity: Opportunity) -> None:
+    """refresh_from_db() drops every cached foreign key; put back the account and owner the
+    caller joined in when they did not change, so rendering the deal needs no extra query."""
+    kept = {
+        name: getattr(opportunity, name)
+        for name in ("account", "owner")
+        if Opportunity._meta.get_field(name).is_cached(opportunity)
+    }
+    opportunity.refresh_from_db()
+    for name, value in kept.items():
+        if getattr(opportunity, f"{name}_id") == (value.pk if value is not None else None):
+            setattr(opportunity, name, value)
+
+
+EDITABLE_FIELDS = (
+    "name",
+    "account",
+    "lead",
+    "owner",
+    "amount",
+    "expected_close_date",
+    "deal_type",
+    "forecast_category",
+    "next_step",
+    "next_step_date",
+)
+
+
+@transaction.atomic
+def update_opportunity(
+    *,
+    opportunity: Opportunity,
+    by: User,
+    expected_version: int | None = None,
+    **changes: object,
+) -> Opportunity:
+    """Edit a deal's fields (never its stage: that is `move_opportunity`).
+
+    Optimistic like a move: with `expected_version`, a concurrent save makes this raise
+    StaleOpportunity and nothing is written. Setting `forecast_category` to something other
+    than the stage's default marks it overridden; setting it back clears the override.
+    """
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "This field cannot be changed here."))
+    if "owner" in changes and changes["owner"] is None:
+        raise ValidationError({"owner": "A deal needs an owner."})
+    if not Opportunity.objects.visible_to(by).filter(pk=opportunity.pk).exists():
+        raise Opportunity.DoesNotExist("No such deal in your scope.")
+    stage = opportunity.stage
+    for name, value in changes.items():
+        setattr(opportunity, name, value)
+    if "forecast_category" in changes:
+        if not stage.is_open:
+            opportunity.forecast_category = category_for(stage)
+            opportunity.forecast_category_overridden = False
+        else:
+            opportunity.forecast_category_overridden = (
+                opportunity.forecast_category != stage.forecast_category
+            )
+    opportunity.full_clean(exclude=["lead"])
+    fields = {name: getattr(opportunity, name) for name in changes}
+    if "account" in fields:
+        fields["account"] = opportunity.account
+    fields["forecast_category_overridden"] = opportunity.forecast_category_overridden
+    qs = Opportunity.objects.filter(pk=opportunity.pk)
+    if expected_version is not None:
+        qs = qs.filter(version=expected_version)
+    updated = qs.update(**fields, version=F("version") + 1, updated_at=timezone.now())
+    if updated != 1:
+        raise StaleOpportunity(Opportunity.objects.select_related("stage").get(pk=opportunity.pk))
     opportunity.refresh_from_db()
     return opportunity
+
+
+# --- Pipeline configuration ------------------------------------------------------------------
+
+
+def check_pipeline_shape(pipeline: Pipeline) -> None:
+    """Every pipeline has exactly one won and at least one lost stage (archived ones don't
+    count) and at least one open stage. Raises ValidationError otherwise."""
+    kinds = list(pipeline.stages.filter(is_archived=False).values_list("kind", flat=True))
+    errors = []
+    if kinds.count(Stage.Kind.WON) != 1:
+        errors.append("A pipeline needs exactly one won stage.")
+    if kinds.count(Stage.Kind.LOST) < 1:
+        errors.append("A pipeline needs at least one lost stage.")
+    if kinds.count(Stage.Kind.OPEN) < 1:
+        errors.append("A pipeline needs at least one open stage.")
+    if errors:
+        raise ValidationError({"stages": errors})
+
+
+@transaction.atomic
+def create_pipeline(
+    *, name: str, is_default: bool = False, stages: Sequence[dict[str, object]] | None = None
+) -> Pipeline:
+    """Create a pipeline with its stages (default: New → Closed Won / Closed Lost).
+
+    The shape rule holds from the first commit; a new default pipeline demotes the old one.
+    """
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Name the pipeline."})
+    if Pipeline.objects.filter(name__iexact=name).exists():
+        raise ValidationError({"name": "A pipeline with this name exists."})
+    if is_default or not Pipeline.objects.filter(is_default=True).exists():
+        Pipeline.objects.filter(is_default=True).update(is_default=False)
+        is_default = True
+    order = (Pipeline.objects.aggregate(m=Max("order"))["m"] or 0) + 1
+    pipeline = Pipeline.objects.create(name=name, is_default=is_default, order=order)
+    specs = stages or [
+        {"name": "New", "probability": 10, "kind": Stage.Kind.OPEN},
+        {"name": "Closed Won", "probability": 100, "kind": Stage.Kind.WON},
+        {"name": "Closed Lost", "probability": 0, "kind": Stage.Kind.LOST},
+    ]
+    rows = []
+    for index, spec in enumerate(specs):
+        stage = Stage(pipeline=pipeline, order=index, **spec)  # type: ignore[arg-type]
+        if "forecast_category" not in spec:
+            stage.forecast_category = category_for(stage)
+        stage.full_clean(exclude=["pipeline"])
+        rows.append(stage)
+    Stage.objects.bulk_create(rows)
+    check_pipeline_shape(pipeline)
+    return pipeline
+
+
+@transaction.atomic
+def update_pipeline(
+    *, pipeline: Pipeline, name: str | None = None, is_default: bool | None = None
+) -> Pipeline:
+    """Rename a pipeline or make it the default (the old default is demoted in the same
+    transaction; the partial unique constraint makes two defaults impossible)."""
+    if name is not None:
+        name = name.strip()
+        if not name:
+            raise ValidationError({"name": "Name the pipeline."})
+        if Pipeline.objects.filter(name__iexact=name).exclude(pk=pipeline.pk).exists():
+            raise ValidationError({"name": "A pipeline with this name exists."})
+        pipeline.name = name
+    if is_default and not pipeline.is_default:
+        if pipeline.is_archived:
+            raise ValidationError({"is_default": "An archived pipeline cannot be the default."})
+        Pipeline.objects.filter(is_default=True).update(is_default=False)
+        pipeline.is_default = True
+    pipeline.save()
+    return pipeline
+
+
+@transaction.atomic
+def archive_pipeline(*, pipeline: Pipeline) -> Pipeline:
+    """Hide a pipeline from boards. The default pipeline and one with open deals stay."""
+    if pipeline.is_default:
+        raise ValidationError({"pipeline": "Make another pipeline the default first."})
+    if Opportunity.objects.filter(pipeline=pipeline, stage__kind=Stage.Kind.OPEN).exists():
+        raise ValidationError({"pipeline": "Move or close this pipeline's open deals first."})
+    pipeline.is_archived = True
+    pipeline.save(update_fields=["is_archived", "updated_at"])
+    return pipeline
+
+
+STAGE_FIELDS = (
+    "name",
+    "probability",
+    "kind",
+    "forecast_category",
+    "rot_after_days",
+    "wip_limit",
+)
+
+
+@transaction.atomic
+def add_stage(*, pipeline: Pipeline, name: str, **fields: object) -> Stage:
+    """Add a stage. Open stages go before the won/lost stages; the shape rule still holds."""
+    unknown = set(fields) - set(STAGE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "Unknown stage field."))
+    stage = Stage(pipeline=pipeline, name=name.strip(), **fields)  # type: ignore[arg-type]
+    if "forecast_category" not in fields:
+        stage.forecast_category = category_for(stage)
+    if pipeline.stages.filter(name__iexact=stage.name).exists():
+        raise ValidationError({"name": "This pipeline has a stage with this name."})
+    if stage.is_open:
+        first_closed = pipeline.stages.exclude(kind=Stage.Kind.OPEN).aggregate(m=Min("order"))["m"]
+        if first_closed is None:
+            stage.order = (pipeline.stages.aggregate(m=Max("order"))["m"] or 0) + 1
+        else:
+            # Make room: closed stages shift right by one.
+            pipeline.stages.filter(order__gte=first_closed).update(order=F("order") + 1)
+            stage.order = first_closed
+    else:
+        stage.order = (pipeline.stages.aggregate(m=Max("order"))["m"] or 0) + 1
+    stage.full_clean()  # includes the one-won-stage constraint
+    stage.save()
+    check_pipeline_shape(pipeline)
+    return stage
+
+
+@transaction.atomic
+def update_stage(*, stage: Stage, **fields: object) -> Stage:
+    """Edit a stage's settings. Changing its kind must keep the pipeline's shape, and a stage
+    holding deals cannot change kind (the deals' closed/won state would lie)."""
+    unknown = set(fields) - set(STAGE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(unknown, "Unknown stage field."))
+    if "kind" in fields and fields["kind"] != stage.kind and stage.opportunities.exists():
+        raise ValidationError({"kind": "Move this stage's deals before changing its kind."})
+    for name, value in fields.items():
+        setattr(stage, name, value)
+    if "name" in fields:
+        stage.name = str(stage.name).strip()
+        if stage.pipeline.stages.filter(name__iexact=stage.name).exclude(pk=stage.pk).exists():
+            raise ValidationError({"name": "This pipeline has a stage with this name."})
+    if not stage.is_open:
+        stage.forecast_category = category_for(stage)
+    stage.full_clean()
+    stage.save()
+    check_pipeline_shape(stage.pipeline)
+    return stage
+
+
+@transaction.atomic
+def reorder_stages(*, pipeline: Pipeline, stage_ids: Sequence[int]) -> list[Stage]:
+    """Set the order of a pipeline's stages to `stage_ids` (all of them, each once)."""
+    stages = {s.pk: s for s in pipeline.stages.select_for_update().order_by("pk")}
+    if sorted(stage_ids) != sorted(stages):
+        raise ValidationError({"stages": "Send every stage of this pipeline exactly once."})
+    for index, pk in enumerate(stage_ids):
+        stages[pk].order = index
+    Stage.objects.bulk_update(list(stages.values()), ["order"])
+    return [stages[pk] for pk in stage_ids]
+
+
+@transaction.atomic
+def archive_stage(*, stage: Stage, archived: bool = True) -> Stage:
+    """Archive (or restore) a stage. Only an empty stage can be archived: move its deals first."""
+    if archived and Opportunity.objects.filter(stage=stage).exists():
+        raise ValidationError({"stage": "This stage holds deals: move them before archiving it."})
+    stage.is_archived = archived
+    stage.save(update_fields=["is_archived"])
+    check_pipeline_shape(stage.pipeline)
+    return stage
+
+
+@transaction.atomic
+def delete_stage(*, stage: Stage) -> None:
+    """Delete a stage that never held a deal. One with deals or history can only be archived."""
+    if Opportunity.objects.filter(stage=stage).exists():
+        raise ValidationError(
+            {"stage": "This stage holds deals: it can only be archived after they move."}
+        )
+    if StageChange.objects.filter(Q(from_stage=stage) | Q(to_stage=stage)).exists():
+        raise ValidationError({"stage": "Deals passed through this stage: archive it instead."})
+    pipeline = stage.pipeline
+    stage.delete()
+    check_pipeline_shape(pipeline)
+
+
+@transaction.atomic
+def save_lost_reason(
+    *, label: str, reason: LostReason | None = None, is_active: bool = True
+) -> LostReason:
+    """Create or edit a lost reason; labels are unique (case-insensitive)."""
+    label = label.strip()
+    if not label:
+        raise ValidationError({"label": "Give the reason a label."})
+    clash = LostReason.objects.filter(label__iexact=label)
+    if reason is not None:
+        clash = clash.exclude(pk=reason.pk)
+    if clash.exists():
+        raise ValidationError({"label": "This reason exists already."})
+    if reason is None:
+        order = (LostReason.objects.aggregate(m=Max("order"))["m"] or 0) + 1
+        reason = LostReason(order=order)
+    reason.label, reason.is_active = label, is_active
+    reason.save()
+    return reason

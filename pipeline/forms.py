@@ -1,0 +1,174 @@
+"""Forms for the board, the deal pages and pipeline settings. Shape only: services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from crm.models import Account, Activity, User, users_visible_to
+from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
+from pipeline.selectors import BoardFilters
+
+DATE = forms.DateInput(attrs={"type": "date"})
+
+
+def bootstrap(form: forms.BaseForm) -> None:
+    """Give every widget Bootstrap's small control classes."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select):
+            css = "form-select form-select-sm"
+        else:
+            css = "form-control form-control-sm"
+        widget.attrs["class"] = css
+
+
+class BoardFilterForm(forms.Form):
+    """The board's URL filters. Invalid values are dropped, never an error page."""
+
+    owner = forms.CharField(required=False)
+    team = forms.IntegerField(required=False)
+    deal_type = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any deal type"), *Opportunity.DealType.choices],
+        widget=forms.Select(attrs={"class": "form-select form-select-sm", "id": "f-type"}),
+    )
+    close_from = forms.DateField(required=False, widget=DATE)
+    close_to = forms.DateField(required=False, widget=DATE)
+    stale = forms.BooleanField(required=False)
+    q = forms.CharField(required=False, max_length=100)
+
+    def filters(self) -> BoardFilters:
+        self.is_valid()
+        data = getattr(self, "cleaned_data", {})
+        owner = str(data.get("owner") or "")
+        return BoardFilters(
+            owner=owner if owner in ("me", "team") or owner.isdigit() else "",
+            team=data.get("team"),
+            deal_type=data.get("deal_type") or "",
+            close_from=data.get("close_from"),
+            close_to=data.get("close_to"),
+            stale=bool(data.get("stale")),
+            q=(data.get("q") or "").strip(),
+        )
+
+
+class MoveCardForm(forms.Form):
+    """A drop or a "Move to…" choice. The pipeline's live stages come from the caller (the
+    view loads them once for the form and the column headers)."""
+
+    stage = forms.TypedChoiceField(coerce=int, choices=())
+    version = forms.IntegerField(min_value=1)
+    lost_reason = forms.ModelChoiceField(
+        queryset=LostReason.objects.filter(is_active=True), required=False
+    )
+    lost_note = forms.CharField(required=False, max_length=300)
+    after_id = forms.IntegerField(required=False)
+    before_id = forms.IntegerField(required=False)
+    via = forms.ChoiceField(choices=[("drag", "drag"), ("menu", "menu")], required=False)
+
+    def __init__(self, *args: Any, stages: dict[int, Stage], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stages = stages
+        self.fields["stage"].choices = [(pk, s.name) for pk, s in stages.items()]  # type: ignore[attr-defined]
+
+    def clean_stage(self) -> Stage:
+        return self.stages[self.cleaned_data["stage"]]
+
+
+class OpportunityForm(forms.ModelForm):
+    """Create or edit a deal. Choices are limited to what the user may see."""
+
+    class Meta:
+        model = Opportunity
+        fields = [
+            "name",
+            "account",
+            "owner",
+            "amount",
+            "expected_close_date",
+            "deal_type",
+            "forecast_category",
+            "next_step",
+            "next_step_date",
+        ]
+        widgets = {"expected_close_date": DATE, "next_step_date": DATE}
+
+    def __init__(self, *args: Any, user: User, creating: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bootstrap(self)
+        self.fields["account"].queryset = Account.objects.visible_to(user)  # type: ignore[attr-defined]
+        self.fields["owner"].queryset = users_visible_to(user).exclude(  # type: ignore[attr-defined]
+            role=User.Role.MARKETING
+        )
+        if creating:
+            self.fields["deal_type"].required = False
+            self.fields["deal_type"].choices = [  # type: ignore[attr-defined]
+                ("", "From the account (customer = expansion)"),
+                *Opportunity.DealType.choices,
+            ]
+            self.fields["forecast_category"].required = False
+            self.fields["forecast_category"].choices = [  # type: ignore[attr-defined]
+                ("", "From the stage"),
+                *ForecastCategory.choices,
+            ]
+            self.fields["owner"].required = False
+
+
+class NewOpportunityForm(OpportunityForm):
+    stage = forms.ModelChoiceField(queryset=Stage.objects.none())
+
+    class Meta(OpportunityForm.Meta):
+        fields = [*OpportunityForm.Meta.fields]
+
+    def __init__(self, *args: Any, user: User, pipeline: Pipeline, **kwargs: Any) -> None:
+        super().__init__(*args, user=user, creating=True, **kwargs)
+        bootstrap(self)
+        self.fields["stage"].queryset = pipeline.stages.filter(  # type: ignore[attr-defined]
+            kind=Stage.Kind.OPEN, is_archived=False
+        )
+
+
+class BootstrapForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bootstrap(self)
+
+
+class ActivityForm(BootstrapForm):
+    kind = forms.ChoiceField(choices=Activity.Kind.choices)
+    subject = forms.CharField(max_length=200)
+    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    due_at = forms.DateTimeField(
+        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
+    )
+
+
+class PipelineForm(BootstrapForm):
+    name = forms.CharField(max_length=100)
+    is_default = forms.BooleanField(required=False, label="Default pipeline")
+
+
+class StageForm(forms.ModelForm):
+    class Meta:
+        model = Stage
+        fields = ["name", "probability", "kind", "forecast_category", "rot_after_days", "wip_limit"]
+        labels = {"wip_limit": "WIP limit", "probability": "Probability %"}
+
+    def __init__(self, *args: Any, form_id: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bootstrap(self)
+        if form_id:  # a table row's inputs belong to the row's <form> by its id
+            for field in self.fields.values():
+                field.widget.attrs["form"] = form_id
+                field.widget.attrs["aria-label"] = str(field.label)
+        # Uniqueness and the shape rule are checked by the services (they see the pipeline).
+        self.fields["wip_limit"].widget.attrs["placeholder"] = "none"
+
+
+class LostReasonForm(BootstrapForm):
+    label = forms.CharField(max_length=100)
+    is_active = forms.BooleanField(required=False, initial=True, label="Offered")

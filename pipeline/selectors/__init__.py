@@ -1,0 +1,57 @@
+"""Reads shared by the board, the deal and account pages, and the API.
+
+Everything starts from `Opportunity.objects.visible_to(user)` (or `Account.objects.visible_to`).
+"""
+
+from __future__ import annotations
+
+from pipeline.selectors.accounts import AccountDetail, AccountTotals, account_detail, account_list
+from pipeline.selectors.board import (
+    CARDS_PER_PAGE,
+    Board,
+    BoardFilters,
+    Card,
+    Column,
+    StageHeader,
+    board,
+    board_cards,
+    card_from,
+    card_source,
+    default_pipeline,
+    filtered_opportunities,
+    more_cards,
+    pipeline_stages,
+    stage_headers,
+)
+from pipeline.selectors.deals import (
+    OpportunityDetail,
+    StageStep,
+    opportunity_detail,
+    opportunity_for,
+)
+
+__all__ = [
+    "CARDS_PER_PAGE",
+    "AccountDetail",
+    "AccountTotals",
+    "Board",
+    "BoardFilters",
+    "Card",
+    "Column",
+    "OpportunityDetail",
+    "StageHeader",
+    "StageStep",
+    "account_detail",
+    "account_list",
+    "board",
+    "board_cards",
+    "card_from",
+    "card_source",
+    "default_pipeline",
+    "filtered_opportunities",
+    "more_cards",
+    "opportunity_detail",
+    "opportunity_for",
+    "pipeline_stages",
+    "stage_headers",
+]
