@@ -1,0 +1,761 @@
+"""Forecast reads shared by the page, the API, CSV exports and the benchmark.
+
+Everything starts from `Opportunity.objects.visible_to(viewer)` (or the snapshot lines' same
+scope) and is set-based: one aggregate grouped by owner, then owners are mapped to the
+node's children in Python using the teams' materialised paths (each path segment is 7
+characters, "000012.").
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncWeek
+from django.http import Http404
+from django.utils import timezone
+
+from crm.models import Team, User
+from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
+from forecasting.periods import Period, week_start
+from pipeline.models import ForecastCategory, Opportunity, Stage
+
+ZERO = Decimal("0")
+CENT = Decimal("0.01")
+SEGMENT = 7  # len("000001.")
+FIGURES = (
+    "quota",
+    "closed_won",
+    "commit",
+    "best_case",
+    "pipeline",
+    "omitted",
+    "weighted",
+    "commit_forecast",
+    "best_case_forecast",
+    "open_pipeline",
+    "attainment",
+    "gap",
+    "coverage",
+)
+OPEN, WON, LOST = Stage.Kind.OPEN, Stage.Kind.WON, Stage.Kind.LOST
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node of the team tree as the forecast sees it: the whole org, a team or one person."""
+
+    kind: str  # "org" | "team" | "user"
+    id: int | None
+    name: str
+    path: str = ""  # team path ("" = the org); a user's own team path for "user"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"type": self.kind, "id": self.id, "name": self.name}
+
+    @property
+    def key(self) -> tuple[str, int | None]:
+        return (self.kind, self.id)
+
+
+@dataclass
+class Figures:
+    """The money in one row. Plain sums per category; derived figures are properties."""
+
+    quota: Decimal = ZERO
+    closed_won: Decimal = ZERO
+    commit: Decimal = ZERO
+    best_case: Decimal = ZERO
+    pipeline: Decimal = ZERO
+    omitted: Decimal = ZERO
+    weighted: Decimal = ZERO
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CATEGORY_KEYS, 0))
+    # Commit after managers' adjustments (equals `commit` when nobody adjusted anything below).
+    adjusted_commit: Decimal = ZERO
+    adjustment: ForecastAdjustment | None = None  # an adjustment made on exactly this node
+    # Last week's figures (from the baseline snapshot), for the change column.
+    last_week_commit_forecast: Decimal | None = None
+    last_week_open_pipeline: Decimal | None = None
+
+    def add(self, other: Figures) -> None:
+        for name in ("closed_won", "commit", "best_case", "pipeline", "omitted", "weighted"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for key, value in other.counts.items():
+            self.counts[key] += value
+        if other.last_week_commit_forecast is not None:
+            self.last_week_commit_forecast = (
+                self.last_week_commit_forecast or ZERO
+            ) + other.last_week_commit_forecast
+            self.last_week_open_pipeline = (
+                self.last_week_open_pipeline or ZERO
+            ) + other.last_week_open_pipeline
+
+    @property
+    def commit_forecast(self) -> Decimal:
+        return self.closed_won + self.commit
+
+    @property
+    def adjusted_commit_forecast(self) -> Decimal:
+        return self.closed_won + self.adjusted_commit
+
+    @property
+    def is_adjusted(self) -> bool:
+        return self.adjusted_commit != self.commit
+
+    @property
+    def best_case_forecast(self) -> Decimal:
+        return self.closed_won + self.commit + self.best_case
+
+    @property
+    def open_pipeline(self) -> Decimal:
+        return self.pipeline + self.best_case + self.commit
+
+    @property
+    def attainment(self) -> float | None:
+        return round(float(self.closed_won / self.quota), 4) if self.quota else None
+
+    @property
+    def gap(self) -> Decimal:
+        """What is still missing to reach quota (negative when over quota)."""
+        return self.quota - self.closed_won
+
+    @property
+    def coverage(self) -> float | None:
+        """Open pipeline ÷ remaining quota; None when nothing remains to cover."""
+        remaining = self.quota - self.closed_won
+        return round(float(self.open_pipeline / remaining), 4) if remaining > 0 else None
+
+    @property
+    def change_commit_forecast(self) -> Decimal | None:
+        if self.last_week_commit_forecast is None:
+            return None
+        return self.commit_forecast - self.last_week_commit_forecast
+
+    @property
+    def change_open_pipeline(self) -> Decimal | None:
+        if self.last_week_open_pipeline is None:
+            return None
+        return self.open_pipeline - self.last_week_open_pipeline
+
+    @property
+    def deal_count(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The API figures: money as strings with cents, ratios as floats (null = undefined)."""
+        out: dict[str, Any] = {}
+        for name in FIGURES:
+            value = getattr(self, name)
+            out[name] = str(value.quantize(CENT)) if isinstance(value, Decimal) else value
+        return out
+
+
+CATEGORY_KEYS = ("closed_won", "commit", "best_case", "pipeline", "omitted")
+
+
+@dataclass
+class Row:
+    node: Node
+    figures: Figures
+    drill_url_kind: str = ""  # "team" | "user"
+
+
+@dataclass
+class Rollup:
+    """A node's forecast: one row per direct child plus the node's total."""
+
+    period: Period
+    node: Node
+    rows: list[Row]
+    total: Figures
+    baseline: ForecastSnapshot | None
+    parents: list[Node]  # breadcrumb from the viewer's top node down to `node`
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period.label,
+            "node": self.node.as_dict(),
+            "rows": [{"node": r.node.as_dict(), **r.figures.as_dict()} for r in self.rows],
+            "total": self.total.as_dict(),
+        }
+
+
+# --- nodes and scope ----------------------------------------------------------------------
+
+
+def _team_node(team: Team) -> Node:
+    return Node("team", team.pk, team.name, team.path)
+
+
+def _user_node(user: User) -> Node:
+    return Node("user", user.pk, str(user), user.team.path if user.team_id and user.team else "")
+
+
+def home_node(viewer: User) -> Node:
+    """The node a viewer sees by default: admin → the org, a manager → the highest team they
+    manage, anyone else → themselves."""
+    if viewer.is_admin:
+        return Node("org", None, "Organisation", "")
+    if viewer.role == User.Role.MANAGER:
+        team = Team.objects.filter(manager=viewer).order_by("depth", "path").first()
+        if team is not None:
+            return _team_node(team)
+    return _user_node(viewer)
+
+
+def visible_teams(viewer: User) -> QuerySet[Team]:
+    """Teams whose forecast `viewer` may open (404 for any other id)."""
+    if viewer.is_admin:
+        return Team.objects.all()
+    if viewer.role == User.Role.MANAGER:
+        return Team.objects.subtree_of(viewer)
+    return Team.objects.none()
+
+
+def resolve_node(viewer: User, *, team_id: int | None = None, user_id: int | None = None) -> Node:
+    """The requested node if the viewer may see it, else Http404; none requested → home."""
+    if team_id is not None:
+        team = visible_teams(viewer).filter(pk=team_id).first()
+        if team is None:
+            raise Http404("No such team in your part of the organisation.")
+        return _team_node(team)
+    if user_id is not None:
+        from crm.models import users_visible_to
+
+        user = users_visible_to(viewer).select_related("team").filter(pk=user_id).first()
+        if user is None:
+            raise Http404("No such person in your part of the organisation.")
+        return _user_node(user)
+    return home_node(viewer)
+
+
+def breadcrumb(viewer: User, node: Node) -> list[Node]:
+    """The path from the viewer's home node down to `node` (one query)."""
+    home = home_node(viewer)
+    if node.kind == "org" or node == home:
+        return []
+    prefix_paths = [node.path[:i] for i in range(SEGMENT, len(node.path) + 1, SEGMENT)]
+    teams = Team.objects.filter(path__in=prefix_paths, path__startswith=home.path).order_by("path")
+    crumbs = [home] if home.kind == "org" else []
+    crumbs += [_team_node(t) for t in teams if t.path != node.path or node.kind == "user"]
+    return crumbs
+
+
+# --- the rollup ---------------------------------------------------------------------------
+
+
+def _period_q(period: Period) -> Q:
+    """Deals that count in a period: open by expected close date, won by closed date."""
+    return Q(
+        stage__kind=OPEN,
+        expected_close_date__gte=period.start,
+        expected_close_date__lt=period.end,
+    ) | Q(stage__kind=WON, closed_at__gte=period.start_at, closed_at__lt=period.end_at)
+
+
+def scoped_deals(viewer: User, node: Node) -> QuerySet[Opportunity]:
+    """The viewer's deals narrowed to a node of the tree."""
+    qs = Opportunity.objects.visible_to(viewer)
+    if node.kind == "team":
+        return qs.filter(owner__team__path__startswith=node.path)
+    if node.kind == "user":
+        return qs.filter(owner_id=node.id)
+    return qs
+
+
+def per_owner_figures(
+    viewer: User, node: Node, period: Period, *, baseline_at: Any = None
+) -> dict[int, Figures]:
+    """Figures per deal owner in one aggregate query (plus closed-won before `baseline_at`
+    for the week-over-week change)."""
+    open_q = Q(stage__kind=OPEN)
+    aggregates: dict[str, Any] = {
+        "closed_won": Sum("amount", filter=Q(stage__kind=WON)),
+        "weighted_x100": Sum(
+            F("amount") * F("stage__probability"),
+            filter=open_q & ~Q(forecast_category=ForecastCategory.OMITTED),
+        ),
+    }
+    for category in ("commit", "best_case", "pipeline", "omitted"):
+        aggregates[category] = Sum("amount", filter=open_q & Q(forecast_category=category))
+    aggregates["n_closed_won"] = Count("pk", filter=Q(stage__kind=WON))
+    for category in ("commit", "best_case", "pipeline", "omitted"):
+        aggregates[f"n_{category}"] = Count("pk", filter=open_q & Q(forecast_category=category))
+    if baseline_at is not None:
+        aggregates["closed_before"] = Sum(
+            "amount", filter=Q(stage__kind=WON, closed_at__lt=baseline_at)
+        )
+    rows = (
+        scoped_deals(viewer, node)
+        .filter(_period_q(period))
+        .order_by()
+        .values("owner_id")
+        .annotate(**aggregates)
+    )
+    out: dict[int, Figures] = {}
+    for row in rows:
+        fig = Figures(
+            closed_won=row["closed_won"] or ZERO,
+            commit=row["commit"] or ZERO,
+            best_case=row["best_case"] or ZERO,
+            pipeline=row["pipeline"] or ZERO,
+            omitted=row["omitted"] or ZERO,
+            weighted=(Decimal(row["weighted_x100"] or 0) / 100).quantize(CENT),
+        )
+        fig.counts = {key: row[f"n_{key}"] for key in CATEGORY_KEYS}
+        if baseline_at is not None:
+            fig.last_week_commit_forecast = Decimal(row["closed_before"] or 0)
+        out[row["owner_id"]] = fig
+    return out
+
+
+def baseline_snapshot(today: date | None = None) -> ForecastSnapshot | None:
+    """Last week's snapshot (the latest completed one from before this week)."""
+    this_week = week_start(today or timezone.localdate())
+    return (
+        ForecastSnapshot.objects.filter(week_start__lt=this_week, completed_at__isnull=False)
+        .order_by("-week_start")
+        .first()
+    )
+
+
+def _baseline_open(viewer: User, node: Node, period: Period, snapshot: ForecastSnapshot) -> dict:
+    """Per owner: last week's commit and open pipeline (snapshot lines closing in the period)."""
+    lines = SnapshotLine.objects.visible_to(viewer).filter(
+        snapshot=snapshot,
+        expected_close_date__gte=period.start,
+        expected_close_date__lt=period.end,
+    )
+    if node.kind == "team":
+        lines = lines.filter(owner__team__path__startswith=node.path)
+    elif node.kind == "user":
+        lines = lines.filter(owner_id=node.id)
+    rows = (
+        lines.order_by()
+        .values("owner_id")
+        .annotate(
+            commit=Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)),
+            open_pipeline=Sum(
+                "amount",
+                filter=Q(
+                    forecast_category__in=[
+                        ForecastCategory.COMMIT,
+                        ForecastCategory.BEST_CASE,
+                        ForecastCategory.PIPELINE,
+                    ]
+                ),
+            ),
+        )
+    )
+    return {r["owner_id"]: (r["commit"] or ZERO, r["open_pipeline"] or ZERO) for r in rows}
+
+
+def forecast_rollup(
+    *, viewer: User, period: Period, node: Node | None = None, with_changes: bool = True
+) -> Rollup:
+    """The rollup of `node` (default: the viewer's home node) for `period`.
+
+    Rows: each direct sub-team (its whole subtree summed) and each person sitting directly in
+    the node's team. Quotas: a person's own; a team's own or else the sum of its members' and
+    sub-teams' (recursively). Adjustments replace the adjusted node's commit in
+    `adjusted_commit`, and parents sum their children's adjusted commits. A fixed number of
+    queries whatever the size of the org.
+    """
+    node = node or home_node(viewer)
+    baseline = baseline_snapshot() if with_changes else None
+    owners = per_owner_figures(
+        viewer, node, period, baseline_at=baseline.taken_at if baseline else None
+    )
+    if baseline is not None:
+        for owner_id, (commit, open_pipeline) in _baseline_open(
+            viewer, node, period, baseline
+        ).items():
+            fig = owners.setdefault(owner_id, Figures(last_week_commit_forecast=ZERO))
+            fig.last_week_commit_forecast = (fig.last_week_commit_forecast or ZERO) + commit
+            fig.last_week_open_pipeline = open_pipeline
+        for fig in owners.values():
+            if fig.last_week_open_pipeline is None:
+                fig.last_week_open_pipeline = ZERO
+            if fig.last_week_commit_forecast is None:
+                fig.last_week_commit_forecast = ZERO
+
+    # The node's subtree: teams and people (two queries).
+    if node.kind == "user":
+        teams: list[Team] = []
+        people = list(User.objects.filter(pk=node.id).select_related("team"))
+    else:
+        teams = list(Team.objects.filter(path__startswith=node.path).order_by("path"))
+        people_qs = User.objects.select_related("team")
+        if node.kind == "team":
+            people_qs = people_qs.filter(team__path__startswith=node.path)
+        people = [
+            p
+            for p in people_qs
+            if p.pk in owners or (p.is_active and p.role in (User.Role.REP, User.Role.MANAGER))
+        ]
+    person_ids = {p.pk for p in people}
+    team_ids = {t.pk for t in teams}
+
+    # Quotas and adjustments for the subtree (two queries).
+    quota_user: dict[int, Decimal] = {}
+    quota_team: dict[int, Decimal] = {}
+    for q in Quota.objects.filter(period=period.label).filter(
+        Q(user_id__in=person_ids) | Q(team_id__in=team_ids)
+    ):
+        if q.user_id:
+            quota_user[q.user_id] = q.amount
+        else:
+            quota_team[q.team_id] = q.amount
+    adjust_user: dict[int, ForecastAdjustment] = {}
+    adjust_team: dict[int, ForecastAdjustment] = {}
+    for a in ForecastAdjustment.objects.filter(period=period.label).filter(
+        Q(user_id__in=person_ids) | Q(team_id__in=team_ids)
+    ):
+        (adjust_user if a.user_id else adjust_team)[a.user_id or a.team_id] = a
+
+    # People's figures.
+    person_fig: dict[int, Figures] = {}
+    for person in people:
+        fig = owners.get(person.pk) or Figures(
+            last_week_commit_forecast=ZERO if baseline else None,
+            last_week_open_pipeline=ZERO if baseline else None,
+        )
+        fig.quota = quota_user.get(person.pk, ZERO)
+        adjustment = adjust_user.get(person.pk)
+        fig.adjustment = adjustment
+        fig.adjusted_commit = adjustment.amount if adjustment else fig.commit
+        person_fig[person.pk] = fig
+
+    # Teams bottom-up: deepest first, so every child is complete before its parent.
+    team_fig: dict[int, Figures] = {
+        t.pk: Figures(
+            last_week_commit_forecast=ZERO if baseline else None,
+            last_week_open_pipeline=ZERO if baseline else None,
+        )
+        for t in teams
+    }
+    team_quota_sum: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    team_adjusted_sum: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for person in people:
+        if person.team_id in team_fig:
+            fig = person_fig[person.pk]
+            team_fig[person.team_id].add(fig)
+            team_quota_sum[person.team_id] += fig.quota
+            team_adjusted_sum[person.team_id] += fig.adjusted_commit
+    for team in sorted(teams, key=lambda t: -t.depth):
+        fig = team_fig[team.pk]
+        fig.quota = quota_team.get(team.pk, team_quota_sum[team.pk])
+        adjustment = adjust_team.get(team.pk)
+        fig.adjustment = adjustment
+        fig.adjusted_commit = adjustment.amount if adjustment else team_adjusted_sum[team.pk]
+        if team.parent_id in team_fig:
+            team_fig[team.parent_id].add(fig)
+            team_quota_sum[team.parent_id] += fig.quota
+            team_adjusted_sum[team.parent_id] += fig.adjusted_commit
+
+    # The rows: direct children of the node.
+    rows: list[Row] = []
+    if node.kind == "user":
+        rows.append(Row(node, person_fig[node.id], "user"))
+        total = person_fig[node.id]
+    else:
+        child_depth = 0 if node.kind == "org" else len(node.path) // SEGMENT
+        for team in teams:
+            if team.depth == child_depth:
+                rows.append(Row(_team_node(team), team_fig[team.pk], "team"))
+        direct_team_id = node.id if node.kind == "team" else None
+        for person in sorted(people, key=lambda p: str(p)):
+            if person.team_id == direct_team_id:
+                rows.append(Row(_user_node(person), person_fig[person.pk], "user"))
+        if node.kind == "team":
+            total = team_fig[node.id]
+        else:
+            total = Figures(
+                last_week_commit_forecast=ZERO if baseline else None,
+                last_week_open_pipeline=ZERO if baseline else None,
+            )
+            for row in rows:
+                total.add(row.figures)
+                total.quota += row.figures.quota
+                total.adjusted_commit += row.figures.adjusted_commit
+    return Rollup(period, node, rows, total, baseline, breadcrumb(viewer, node))
+
+
+def node_deals(*, viewer: User, node: Node, period: Period) -> QuerySet[Opportunity]:
+    """A node's deals that count in the period (a rep's deal list when drilling down)."""
+    return (
+        scoped_deals(viewer, node)
+        .filter(_period_q(period))
+        .select_related("stage", "owner", "account")
+        .order_by("stage__kind", "-amount", "pk")
+    )
+
+
+# --- week over week -----------------------------------------------------------------------
+
+CHANGE_LABELS = {
+    "new": "New",
+    "won": "Won",
+    "lost": "Lost",
+    "pushed": "Pushed out of the quarter",
+    "pulled_in": "Pulled in",
+    "amount_up": "Amount up",
+    "amount_down": "Amount down",
+    "category": "Category changed",
+}
+
+
+def classify_change(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, period: Period
+) -> list[str]:
+    """What happened to one deal between the baseline snapshot and now (pure function).
+
+    `before` is the snapshot line (open deals only), `after` the deal now, each a dict with
+    kind, amount, forecast_category, expected_close_date; either may be None.
+    """
+    if after is None:
+        return []
+    if before is None:
+        if after["kind"] == OPEN and period.contains(after["expected_close_date"]):
+            return ["new"]
+        return ["won"] if after["kind"] == WON else []
+    was_in = period.contains(before["expected_close_date"])
+    if after["kind"] == WON:
+        return ["won"]
+    if after["kind"] == LOST:
+        return ["lost"] if was_in else []
+    is_in = period.contains(after["expected_close_date"])
+    if was_in and not is_in:
+        return ["pushed"]
+    if is_in and not was_in:
+        return ["pulled_in"]
+    if not is_in:
+        return []
+    kinds = []
+    if after["amount"] > before["amount"]:
+        kinds.append("amount_up")
+    elif after["amount"] < before["amount"]:
+        kinds.append("amount_down")
+    if after["forecast_category"] != before["forecast_category"]:
+        kinds.append("category")
+    return kinds
+
+
+@dataclass
+class Change:
+    kind: str
+    opportunity_id: int
+    name: str
+    owner: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+    @property
+    def label(self) -> str:
+        return CHANGE_LABELS[self.kind]
+
+
+def what_changed(*, viewer: User, node: Node, period: Period) -> list[Change]:
+    """Deals that changed since last week's snapshot, classified (two queries)."""
+    baseline = baseline_snapshot()
+    if baseline is None:
+        return []
+    lines = SnapshotLine.objects.visible_to(viewer).filter(snapshot=baseline)
+    if node.kind == "team":
+        lines = lines.filter(owner__team__path__startswith=node.path)
+    elif node.kind == "user":
+        lines = lines.filter(owner_id=node.id)
+    before = {
+        line["opportunity_id"]: line
+        for line in lines.values(
+            "opportunity_id", "amount", "forecast_category", "expected_close_date"
+        )
+    }
+    in_period = Q(
+        stage__kind=OPEN,
+        expected_close_date__gte=period.start,
+        expected_close_date__lt=period.end,
+    )
+    won_since = Q(stage__kind=WON, closed_at__gte=max(baseline.taken_at, period.start_at))
+    current = (
+        scoped_deals(viewer, node)
+        .filter(Q(pk__in=list(before)) | in_period | won_since)
+        .values(
+            "pk",
+            "name",
+            "owner__username",
+            "owner__first_name",
+            "owner__last_name",
+            "amount",
+            "forecast_category",
+            "expected_close_date",
+            "created_at",
+            kind=F("stage__kind"),
+        )
+    )
+    changes: list[Change] = []
+    for deal in current:
+        prior = before.get(deal["pk"])
+        if prior is None and deal["created_at"] < baseline.taken_at and deal["kind"] == OPEN:
+            continue  # existed last week but closed elsewhere then: not new this week
+        owner = f"{deal['owner__first_name']} {deal['owner__last_name']}".strip()
+        for kind in classify_change(prior, deal, period):
+            changes.append(
+                Change(
+                    kind, deal["pk"], deal["name"], owner or deal["owner__username"], prior, deal
+                )
+            )
+    order = list(CHANGE_LABELS)
+    changes.sort(key=lambda c: (order.index(c.kind), -c.after["amount"], c.opportunity_id))
+    return changes
+
+
+# --- trend and accuracy ---------------------------------------------------------------------
+
+
+@dataclass
+class WeekPoint:
+    week: date
+    closed_won: Decimal
+    commit_forecast: Decimal
+    best_case_forecast: Decimal
+
+
+@dataclass
+class AccuracyRow:
+    node: Node
+    final: Decimal
+    weeks: list[WeekPoint]
+
+    @property
+    def accuracy(self) -> float | None:
+        """Mean of 1 − |forecast − final| ÷ final over the weeks (None without data)."""
+        if not self.weeks or not self.final:
+            return None
+        errors = [abs(w.commit_forecast - self.final) / self.final for w in self.weeks]
+        return round(max(0.0, 1 - float(sum(errors) / len(errors))), 4)
+
+
+def weekly_trend(*, viewer: User, node: Node, period: Period) -> list[AccuracyRow]:
+    """For each row of the node (and a last "Total" row): each snapshot week's closed won to
+    date, commit forecast and best case forecast, and the final closed won. Three queries."""
+    snapshots = list(
+        ForecastSnapshot.objects.filter(
+            week_start__gte=week_start(period.start),
+            week_start__lt=period.end,
+            completed_at__isnull=False,
+        ).order_by("week_start")
+    )
+    lines = SnapshotLine.objects.visible_to(viewer).filter(
+        snapshot__in=snapshots,
+        expected_close_date__gte=period.start,
+        expected_close_date__lt=period.end,
+    )
+    won = scoped_deals(viewer, node).filter(
+        stage__kind=WON, closed_at__gte=period.start_at, closed_at__lt=period.end_at
+    )
+    if node.kind == "team":
+        lines = lines.filter(owner__team__path__startswith=node.path)
+    elif node.kind == "user":
+        lines = lines.filter(owner_id=node.id)
+    open_by = defaultdict(lambda: [ZERO, ZERO])  # (snapshot, owner) → [commit, best case]
+    for row in (
+        lines.order_by()
+        .values("snapshot_id", "owner_id")
+        .annotate(
+            commit=Sum("amount", filter=Q(forecast_category=ForecastCategory.COMMIT)),
+            best=Sum("amount", filter=Q(forecast_category=ForecastCategory.BEST_CASE)),
+        )
+    ):
+        open_by[(row["snapshot_id"], row["owner_id"])] = [
+            row["commit"] or ZERO,
+            row["best"] or ZERO,
+        ]
+    won_by_week: dict[tuple[int, date], Decimal] = defaultdict(lambda: ZERO)
+    for row in (
+        won.order_by()
+        .annotate(week=TruncWeek("closed_at"))
+        .values("owner_id", "week")
+        .annotate(total=Sum("amount"))
+    ):
+        week = row["week"].date() if hasattr(row["week"], "date") else row["week"]
+        won_by_week[(row["owner_id"], week)] += row["total"] or ZERO
+
+    # Map owners to the node's rows with the same tree rules as the rollup.
+    rollup = forecast_rollup(viewer=viewer, period=period, node=node, with_changes=False)
+    owner_ids = {o for o, _ in won_by_week} | {o for _, o in open_by}
+    owner_row = _owner_rows(rollup, owner_ids)
+    row_nodes = [r.node for r in rollup.rows] + [Node("total", None, "Total")]
+    out = []
+    for row_node in row_nodes:
+        members = [o for o, k in owner_row.items() if k == row_node.key or row_node.kind == "total"]
+        final = sum((v for (o, _), v in won_by_week.items() if o in members), ZERO)
+        points = []
+        for snap in snapshots:
+            closed = sum(
+                (v for (o, w), v in won_by_week.items() if o in members and w < snap.week_start),
+                ZERO,
+            )
+            commit = sum((open_by[(snap.pk, o)][0] for o in members), ZERO)
+            best = sum((open_by[(snap.pk, o)][1] for o in members), ZERO)
+            points.append(
+                WeekPoint(snap.week_start, closed, closed + commit, closed + commit + best)
+            )
+        out.append(AccuracyRow(row_node, final, points))
+    return out
+
+
+def _owner_rows(rollup: Rollup, owner_ids: set[int]) -> dict[int, tuple[str, int | None]]:
+    """Which row of the rollup each owner belongs to (one query for the owners' teams)."""
+    paths = dict(User.objects.filter(pk__in=owner_ids).values_list("pk", "team__path"))
+    team_rows = {r.node.path: r.node.key for r in rollup.rows if r.node.kind == "team"}
+    user_rows = {r.node.id: r.node.key for r in rollup.rows if r.node.kind == "user"}
+    depth = 0 if rollup.node.kind == "org" else len(rollup.node.path)
+    out = {}
+    for owner_id in owner_ids:
+        if owner_id in user_rows:
+            out[owner_id] = user_rows[owner_id]
+            continue
+        path = paths.get(owner_id) or ""
+        key = team_rows.get(path[: depth + SEGMENT])
+        if key:
+            out[owner_id] = key
+    return out
+
+
+def week_label(day: date) -> str:
+    return f"{day:%d %b}"
+
+
+def quarter_chart(rollup: Rollup, trend: list[AccuracyRow]) -> dict[str, Any]:
+    """Data for the two charts (passed to the page with json_script)."""
+    total = rollup.total
+    total_trend = trend[-1] if trend else None
+    return {
+        "bars": {
+            "labels": [r.node.name for r in rollup.rows] + ["Total"],
+            "closed": [float(r.figures.closed_won) for r in rollup.rows]
+            + [float(total.closed_won)],
+            "commit": [float(r.figures.commit) for r in rollup.rows] + [float(total.commit)],
+            "best_case": [float(r.figures.best_case) for r in rollup.rows]
+            + [float(total.best_case)],
+            "pipeline": [float(r.figures.pipeline) for r in rollup.rows] + [float(total.pipeline)],
+            "quota": [float(r.figures.quota) for r in rollup.rows] + [float(total.quota)],
+        },
+        "trend": {
+            "labels": [week_label(p.week) for p in total_trend.weeks] if total_trend else [],
+            "closed": [float(p.closed_won) for p in total_trend.weeks] if total_trend else [],
+            "commit_forecast": [float(p.commit_forecast) for p in total_trend.weeks]
+            if total_trend
+            else [],
+            "best_case_forecast": [float(p.best_case_forecast) for p in total_trend.weeks]
+            if total_trend
+            else [],
+            "final": float(total_trend.final) if total_trend else 0,
+            "quota": float(total.quota),
+        },
+    }
