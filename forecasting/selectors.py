@@ -559,9 +559,11 @@ class Change:
         return CHANGE_LABELS[self.kind]
 
 
-def what_changed(*, viewer: User, node: Node, period: Period) -> list[Change]:
+def what_changed(
+    *, viewer: User, node: Node, period: Period, baseline: ForecastSnapshot | None = None
+) -> list[Change]:
     """Deals that changed since last week's snapshot, classified (two queries)."""
-    baseline = baseline_snapshot()
+    baseline = baseline or baseline_snapshot()
     if baseline is None:
         return []
     lines = SnapshotLine.objects.visible_to(viewer).filter(snapshot=baseline)
@@ -640,7 +642,9 @@ class AccuracyRow:
         return round(max(0.0, 1 - float(sum(errors) / len(errors))), 4)
 
 
-def weekly_trend(*, viewer: User, node: Node, period: Period) -> list[AccuracyRow]:
+def weekly_trend(
+    *, viewer: User, node: Node, period: Period, rollup: Rollup | None = None
+) -> list[AccuracyRow]:
     """For each row of the node (and a last "Total" row): each snapshot week's closed won to
     date, commit forecast and best case forecast, and the final closed won. Three queries."""
     snapshots = list(
@@ -686,7 +690,8 @@ def weekly_trend(*, viewer: User, node: Node, period: Period) -> list[AccuracyRo
         won_by_week[(row["owner_id"], week)] += row["total"] or ZERO
 
     # Map owners to the node's rows with the same tree rules as the rollup.
-    rollup = forecast_rollup(viewer=viewer, period=period, node=node, with_changes=False)
+    if rollup is None:
+        rollup = forecast_rollup(viewer=viewer, period=period, node=node, with_changes=False)
     owner_ids = {o for o, _ in won_by_week} | {o for _, o in open_by}
     owner_row = _owner_rows(rollup, owner_ids)
     row_nodes = [r.node for r in rollup.rows] + [Node("total", None, "Total")]

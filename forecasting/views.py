@@ -91,7 +91,9 @@ def forecast(request: HttpRequest) -> HttpResponse:
                 for d in deals
             ],
         )  # fmt: skip
-    changes = selectors.what_changed(viewer=user, node=node, period=period)
+    changes = selectors.what_changed(
+        viewer=user, node=node, period=period, baseline=rollup.baseline
+    )
     if export == "changes":
         return csv_response(
             f"changes-{period.label}.csv",
@@ -102,7 +104,7 @@ def forecast(request: HttpRequest) -> HttpResponse:
                 for c in changes
             ],
         )  # fmt: skip
-    trend = selectors.weekly_trend(viewer=user, node=node, period=period)
+    trend = selectors.weekly_trend(viewer=user, node=node, period=period, rollup=rollup)
     if export == "accuracy":
         weeks = [p.week for p in trend[0].weeks] if trend else []
         return csv_response(
