@@ -42,6 +42,11 @@ class ReportFilters:
     created_to: date | None = None
 
 
+def _money(value: Decimal | float | None) -> Decimal:
+    """Sums come back without their scale on SQLite: normalise to cents."""
+    return Decimal(value or 0).quantize(Decimal("0.01"))
+
+
 def _ratio(num: float | Decimal, den: float | Decimal) -> float | None:
     return round(float(num) / float(den), 4) if den else None
 
@@ -99,7 +104,7 @@ def deal_size_and_cycle(closed: list[dict[str, Any]]) -> dict[str, Any]:
     avg = (sum(amounts, Decimal(0)) / len(amounts)).quantize(Decimal("0.01")) if amounts else None
     return {
         "won_count": len(won),
-        "won_amount": sum(amounts, Decimal(0)),
+        "won_amount": _money(sum(amounts, Decimal(0))),
         "avg_deal_size": avg,
         "avg_cycle_days": _mean(cycles),
         "median_cycle_days": _median(cycles),
@@ -199,7 +204,7 @@ def four_vs(
     in_stage = time_in_stage(viewer, filters, stages)
     return {
         "volume": totals["volume"],
-        "value": totals["value"] or Decimal(0),
+        "value": _money(totals["value"]),
         "velocity": in_stage,
         "cycle_days": cycle["median_cycle_days"],
         "conversion": stage_conversion(viewer, filters, stages),
@@ -273,7 +278,7 @@ def lost_reasons(viewer: User, filters: ReportFilters) -> list[dict[str, Any]]:
         {
             "reason": r["lost_reason__label"] or "(no reason)",
             "count": r["count"],
-            "amount": r["amount"],
+            "amount": _money(r["amount"]),
         }
         for r in rows
     ]
