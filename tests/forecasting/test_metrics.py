@@ -17,8 +17,9 @@ from tests.factories import ActivityFactory, LeadFactory, UserFactory
 from tests.forecasting.factories import aware, deal, stages
 
 pytestmark = pytest.mark.django_db
+TZ = timezone.get_default_timezone()
 Q4 = parse_period("2026-Q4", 1)
-NOW = timezone.make_aware(datetime(2026, 11, 23, 12))
+NOW = datetime(2026, 11, 23, 12, tzinfo=TZ)
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +47,7 @@ def fixture_deals(rep):
     lost = deal(rep, stage="Closed Lost", amount="500", close=date(2026, 11, 2), lost_reason=reason)
     deal(rep, stage="Negotiation", amount="4000")
     deal(rep, stage="Qualification", amount="6000")
-    return made + [lost]
+    return [*made, lost]
 
 
 def test_win_rate_deal_size_and_cycle_on_a_hand_made_fixture(rep, fixture_deals):

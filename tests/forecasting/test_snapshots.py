@@ -17,8 +17,9 @@ from pipeline.models import Opportunity
 from tests.forecasting.factories import deal, stages
 
 pytestmark = pytest.mark.django_db
+TZ = timezone.get_default_timezone()
 Q4 = parse_period("2026-Q4", 1)
-LAST_MONDAY = timezone.make_aware(datetime(2026, 11, 16, 0, 30))
+LAST_MONDAY = datetime(2026, 11, 16, 0, 30, tzinfo=TZ)
 
 
 def test_snapshot_records_every_open_deal_once_even_when_rerun(rep):
@@ -85,7 +86,7 @@ def test_week_over_week_classifies_each_kind_of_change(manager, rep):
     }
     services.take_weekly_snapshot(now=LAST_MONDAY)
     st = stages(pipeline_deals["won"].pipeline)
-    now = timezone.make_aware(datetime(2026, 11, 20, 10))
+    now = datetime(2026, 11, 20, 10, tzinfo=TZ)
     Opportunity.objects.filter(pk=pipeline_deals["won"].pk).update(
         stage=st["Closed Won"], closed_at=now
     )
@@ -143,12 +144,12 @@ def test_accuracy_compares_each_weeks_commit_forecast_with_final_closed_won(admi
     # given: two weekly snapshots in Q3, a deal committed all along and won at the end
     q3 = parse_period("2026-Q3", 1)
     d = deal(rep, amount="1000", close=date(2026, 9, 20))
-    services.take_weekly_snapshot(now=timezone.make_aware(datetime(2026, 9, 7, 1)))
+    services.take_weekly_snapshot(now=datetime(2026, 9, 7, 1, tzinfo=TZ))
     Opportunity.objects.filter(pk=d.pk).update(amount=Decimal("2000"))
-    services.take_weekly_snapshot(now=timezone.make_aware(datetime(2026, 9, 14, 1)))
+    services.take_weekly_snapshot(now=datetime(2026, 9, 14, 1, tzinfo=TZ))
     st = stages(d.pipeline)
     Opportunity.objects.filter(pk=d.pk).update(
-        stage=st["Closed Won"], closed_at=timezone.make_aware(datetime(2026, 9, 18, 12))
+        stage=st["Closed Won"], closed_at=datetime(2026, 9, 18, 12, tzinfo=TZ)
     )
     # when
     with time_machine.travel(date(2026, 11, 23), tick=False):
