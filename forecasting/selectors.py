@@ -654,6 +654,8 @@ def weekly_trend(
             completed_at__isnull=False,
         ).order_by("week_start")
     )
+    if not snapshots:
+        return []  # no week to plot: skip the closed-won scan as well
     lines = SnapshotLine.objects.visible_to(viewer).filter(
         snapshot__in=snapshots,
         expected_close_date__gte=period.start,
