@@ -241,3 +241,22 @@ def _snapshot_lines(snapshot: ForecastSnapshot, batch: int = 5000) -> int:
 
 def snapshot_week_of(day: date) -> date:
     return week_start(day)
+
+
+@transaction.atomic
+def set_fiscal_year_start(*, by: User, month: object) -> int:
+    """Admins choose the month the fiscal year starts in (1–12). Quarter labels follow it;
+    stored quotas keep their labels, so change it before entering quotas."""
+    if not by.is_admin:
+        raise ValidationError({"month": "Only admins can change the fiscal year."})
+    try:
+        value = int(str(month))
+    except ValueError:
+        raise ValidationError({"month": "Choose a month from 1 to 12."}) from None
+    if not 1 <= value <= 12:
+        raise ValidationError({"month": "Choose a month from 1 to 12."})
+    from crm.models import OrgSettings
+
+    OrgSettings.load()
+    OrgSettings.objects.filter(pk=1).update(fiscal_year_start_month=value)
+    return value

@@ -12,6 +12,7 @@ urlpatterns = [
     path("forecast/quotas/", views.quotas, name="quotas"),
     path("forecast/quotas/cell/", views.quota_cell, name="quota_cell"),
     path("forecast/quotas/import/", views.import_quotas, name="import_quotas"),
+    path("forecast/fiscal-year/", views.fiscal_year, name="fiscal_year"),
     path("reports/", views.reports, name="reports"),
     path("reports/pipeline-size/", views.pipeline_size, name="pipeline_size"),
 ]

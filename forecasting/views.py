@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
@@ -254,6 +255,8 @@ def quotas(request: HttpRequest) -> HttpResponse:
         "period": period,
         "quarters": _quarters(start_month),
         "import_form": QuotaImportForm(),
+        "fiscal_start_month": start_month,
+        "months": [(m, date(2000, m, 1).strftime("%B")) for m in range(1, 13)],
         **grid,
     }
     return render(request, "forecasting/quotas.html", context)
@@ -316,6 +319,22 @@ def import_quotas(request: HttpRequest) -> HttpResponse:
         messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
     period = request.POST.get("period", "")
     return redirect(reverse("forecasting:quotas") + (f"?period={quote(period)}" if period else ""))
+
+
+@login_required
+@require_POST
+def fiscal_year(request: HttpRequest) -> HttpResponse:
+    """Admins set the fiscal year's first month."""
+    user: User = request.user  # type: ignore[assignment]
+    if not user.is_admin:
+        raise Http404
+    try:
+        month = services.set_fiscal_year_start(by=user, month=request.POST.get("month", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The fiscal year now starts in month {month}.")
+    return redirect("forecasting:quotas")
 
 
 # --- reports ------------------------------------------------------------------------------

@@ -163,3 +163,22 @@ def test_csv_import_with_one_bad_row_writes_nothing(manager, rep, other_rep):
     assert Quota.objects.exists() is False
     assert len(result.errors) == 2
     assert "Line 3" in result.errors[0]
+
+
+def test_admin_sets_the_fiscal_year_start_and_quarters_follow(client, admin_user, manager):
+    from crm.models import OrgSettings
+    from forecasting.periods import current_quarter, fiscal_start_month
+
+    client.force_login(manager)
+    assert client.post(reverse("forecasting:fiscal_year"), {"month": "2"}).status_code == 404
+    client.force_login(admin_user)
+    assert client.post(reverse("forecasting:fiscal_year"), {"month": "13"}).status_code == 302
+    assert OrgSettings.load().fiscal_year_start_month == 1
+    client.post(reverse("forecasting:fiscal_year"), {"month": "2"})
+    assert fiscal_start_month() == 2
+    quarter = current_quarter(2)  # today 2026-11-23: FY2027 Q4 = Nov 2026 – Jan 2027
+    assert (quarter.label, quarter.start, quarter.end) == (
+        "2027-Q4",
+        date(2026, 11, 1),
+        date(2027, 2, 1),
+    )
