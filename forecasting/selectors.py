@@ -284,46 +284,66 @@ def per_owner_figures(
     baseline_at: Any = None,
     owner_ids: list[int] | None = None,
 ) -> dict[int, Figures]:
-    """Figures per deal owner in one aggregate query (plus closed-won before `baseline_at`
-    for the week-over-week change)."""
-    open_q = Q(stage__kind=OPEN)
-    aggregates: dict[str, Any] = {
-        "closed_won": Sum("amount", filter=Q(stage__kind=WON)),
-        "weighted_x100": Sum(
-            F("amount") * F("stage__probability"),
-            filter=open_q & ~Q(forecast_category=ForecastCategory.OMITTED),
-        ),
+    """Figures per deal owner: one aggregate over the open deals closing in the period and one
+    over the deals won in it (plus closed-won before `baseline_at` for the week-over-week
+    change). Split in two so each is a range scan of its own covering index
+    (`forecasting` migration 0002) instead of a bitmap OR that visits the table."""
+    scoped = scoped_deals(viewer, node, owner_ids).order_by()
+    # The stage's kind is tested inside the aggregates, not in WHERE: the WHERE clause then
+    # is the index range alone and PostgreSQL picks the covering index.
+    is_open = Q(stage__kind=OPEN)
+    not_omitted = ~Q(forecast_category=ForecastCategory.OMITTED)
+    open_aggregates: dict[str, Any] = {
+        "weighted_x100": Sum(F("amount") * F("stage__probability"), filter=is_open & not_omitted),
     }
     for category in ("commit", "best_case", "pipeline", "omitted"):
-        aggregates[category] = Sum("amount", filter=open_q & Q(forecast_category=category))
-    aggregates["n_closed_won"] = Count("pk", filter=Q(stage__kind=WON))
-    for category in ("commit", "best_case", "pipeline", "omitted"):
-        aggregates[f"n_{category}"] = Count("pk", filter=open_q & Q(forecast_category=category))
-    if baseline_at is not None:
-        aggregates["closed_before"] = Sum(
-            "amount", filter=Q(stage__kind=WON, closed_at__lt=baseline_at)
+        in_category = is_open & Q(forecast_category=category)
+        open_aggregates[category] = Sum("amount", filter=in_category)
+        open_aggregates[f"n_{category}"] = Count("owner_id", filter=in_category)
+    open_rows = (
+        scoped.filter(
+            expected_close_date__gte=period.start,
+            expected_close_date__lt=period.end,
         )
-    rows = (
-        scoped_deals(viewer, node, owner_ids)
-        .filter(_period_q(period))
-        .order_by()
         .values("owner_id")
-        .annotate(**aggregates)
+        .annotate(**open_aggregates)
+    )
+    is_won = Q(stage__kind=WON)
+    won_aggregates: dict[str, Any] = {
+        "closed_won": Sum("amount", filter=is_won),
+        "n_closed_won": Count("owner_id", filter=is_won),
+    }
+    if baseline_at is not None:
+        won_aggregates["closed_before"] = Sum(
+            "amount", filter=is_won & Q(closed_at__lt=baseline_at)
+        )
+    won_rows = (
+        scoped.filter(closed_at__gte=period.start_at, closed_at__lt=period.end_at)
+        .values("owner_id")
+        .annotate(**won_aggregates)
     )
     out: dict[int, Figures] = {}
-    for row in rows:
-        fig = Figures(
-            closed_won=row["closed_won"] or ZERO,
-            commit=row["commit"] or ZERO,
-            best_case=row["best_case"] or ZERO,
-            pipeline=row["pipeline"] or ZERO,
-            omitted=row["omitted"] or ZERO,
-            weighted=(Decimal(row["weighted_x100"] or 0) / 100).quantize(CENT),
-        )
-        fig.counts = {key: row[f"n_{key}"] for key in CATEGORY_KEYS}
+
+    def figures_of(owner_id: int) -> Figures:
+        if owner_id not in out:
+            out[owner_id] = Figures(last_week_commit_forecast=ZERO if baseline_at else None)
+        return out[owner_id]
+
+    for row in open_rows:
+        fig = figures_of(row["owner_id"])
+        fig.commit = row["commit"] or ZERO
+        fig.best_case = row["best_case"] or ZERO
+        fig.pipeline = row["pipeline"] or ZERO
+        fig.omitted = row["omitted"] or ZERO
+        fig.weighted = (Decimal(row["weighted_x100"] or 0) / 100).quantize(CENT)
+        for key in ("commit", "best_case", "pipeline", "omitted"):
+            fig.counts[key] = row[f"n_{key}"]
+    for row in won_rows:
+        fig = figures_of(row["owner_id"])
+        fig.closed_won = row["closed_won"] or ZERO
+        fig.counts["closed_won"] = row["n_closed_won"]
         if baseline_at is not None:
             fig.last_week_commit_forecast = Decimal(row["closed_before"] or 0)
-        out[row["owner_id"]] = fig
     return out
 
 
