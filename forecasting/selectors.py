@@ -289,40 +289,28 @@ def per_owner_figures(
     change). Split in two so each is a range scan of its own covering index
     (`forecasting` migration 0002) instead of a bitmap OR that visits the table."""
     scoped = scoped_deals(viewer, node, owner_ids).order_by()
-    # The stage's kind is tested inside the aggregates, not in WHERE: the WHERE clause then
-    # is the index range alone and PostgreSQL picks the covering index.
-    is_open = Q(stage__kind=OPEN)
-    not_omitted = ~Q(forecast_category=ForecastCategory.OMITTED)
-    open_aggregates: dict[str, Any] = {
-        "weighted_x100": Sum(F("amount") * F("stage__probability"), filter=is_open & not_omitted),
+    # Group by (owner, stage, category) with plain sums and no join to the stage: the WHERE
+    # clause is the index range alone, PostgreSQL reads the covering index only, and the
+    # stage's kind and probability are applied to the (few hundred) groups in Python.
+    stage_info = {
+        pk: (kind, probability)
+        for pk, kind, probability in Stage.objects.values_list("pk", "kind", "probability")
     }
-    for category in ("commit", "best_case", "pipeline", "omitted"):
-        in_category = is_open & Q(forecast_category=category)
-        open_aggregates[category] = Sum("amount", filter=in_category)
-        open_aggregates[f"n_{category}"] = Count("owner_id", filter=in_category)
     open_rows = (
-        scoped.filter(
-            expected_close_date__gte=period.start,
-            expected_close_date__lt=period.end,
-        )
-        .values("owner_id")
-        .annotate(**open_aggregates)
+        scoped.filter(expected_close_date__gte=period.start, expected_close_date__lt=period.end)
+        .values("owner_id", "stage_id", "forecast_category")
+        .annotate(total=Sum("amount"), n=Count("owner_id"))
     )
-    is_won = Q(stage__kind=WON)
-    won_aggregates: dict[str, Any] = {
-        "closed_won": Sum("amount", filter=is_won),
-        "n_closed_won": Count("owner_id", filter=is_won),
-    }
+    won_aggregates: dict[str, Any] = {"total": Sum("amount"), "n": Count("owner_id")}
     if baseline_at is not None:
-        won_aggregates["closed_before"] = Sum(
-            "amount", filter=is_won & Q(closed_at__lt=baseline_at)
-        )
+        won_aggregates["before"] = Sum("amount", filter=Q(closed_at__lt=baseline_at))
     won_rows = (
         scoped.filter(closed_at__gte=period.start_at, closed_at__lt=period.end_at)
-        .values("owner_id")
+        .values("owner_id", "stage_id")
         .annotate(**won_aggregates)
     )
     out: dict[int, Figures] = {}
+    weighted_x100: dict[int, Decimal] = defaultdict(lambda: ZERO)
 
     def figures_of(owner_id: int) -> Figures:
         if owner_id not in out:
@@ -330,20 +318,28 @@ def per_owner_figures(
         return out[owner_id]
 
     for row in open_rows:
+        kind, probability = stage_info.get(row["stage_id"], ("", 0))
+        category = row["forecast_category"]
+        if kind != OPEN or category not in ("commit", "best_case", "pipeline", "omitted"):
+            continue
         fig = figures_of(row["owner_id"])
-        fig.commit = row["commit"] or ZERO
-        fig.best_case = row["best_case"] or ZERO
-        fig.pipeline = row["pipeline"] or ZERO
-        fig.omitted = row["omitted"] or ZERO
-        fig.weighted = (Decimal(row["weighted_x100"] or 0) / 100).quantize(CENT)
-        for key in ("commit", "best_case", "pipeline", "omitted"):
-            fig.counts[key] = row[f"n_{key}"]
+        total = row["total"] or ZERO
+        setattr(fig, category, getattr(fig, category) + total)
+        fig.counts[category] += row["n"]
+        if category != ForecastCategory.OMITTED:
+            weighted_x100[row["owner_id"]] += total * probability
+    for owner_id, value in weighted_x100.items():
+        out[owner_id].weighted = (Decimal(value) / 100).quantize(CENT)
     for row in won_rows:
+        if stage_info.get(row["stage_id"], ("", 0))[0] != WON:
+            continue
         fig = figures_of(row["owner_id"])
-        fig.closed_won = row["closed_won"] or ZERO
-        fig.counts["closed_won"] = row["n_closed_won"]
+        fig.closed_won += row["total"] or ZERO
+        fig.counts["closed_won"] += row["n"]
         if baseline_at is not None:
-            fig.last_week_commit_forecast = Decimal(row["closed_before"] or 0)
+            fig.last_week_commit_forecast = (fig.last_week_commit_forecast or ZERO) + Decimal(
+                row["before"] or 0
+            )
     return out
 
 

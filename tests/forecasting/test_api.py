@@ -129,3 +129,9 @@ def test_pipeline_size_bad_input_is_400_with_field_errors(client, manager):
     )
     assert response.status_code == 400
     assert {"target_revenue", "close_rate", "reps"} <= set(response.json())
+
+
+def test_marketing_has_no_forecast(client, marketing):
+    client.force_login(marketing)
+    assert client.get("/api/v1/forecast/").status_code == 404
+    assert client.get("/forecast/").status_code == 404
