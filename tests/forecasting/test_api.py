@@ -94,7 +94,7 @@ def test_forecast_api_query_count_does_not_grow(
         for j in range(size):
             deal(UserFactory(username=f"a{size}-{i}-{j}", role="rep", team=team))
     client.force_login(admin_user)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         response = client.get("/api/v1/forecast/", {"period": "2026-Q4"})
     assert response.status_code == 200
 
