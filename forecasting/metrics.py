@@ -100,7 +100,8 @@ def deal_size_and_cycle(closed: list[dict[str, Any]]) -> dict[str, Any]:
     """Average won amount and cycle length (created → closed, days) of won deals."""
     won = [r for r in closed if r["stage__kind"] == Stage.Kind.WON]
     amounts = [r["amount"] for r in won]
-    cycles = [(r["closed_at"] - r["created_at"]).total_seconds() / DAY for r in won]
+    # A deal imported with an earlier close than its creation counts as a zero-day cycle.
+    cycles = [max(0.0, (r["closed_at"] - r["created_at"]).total_seconds() / DAY) for r in won]
     avg = (sum(amounts, Decimal(0)) / len(amounts)).quantize(Decimal("0.01")) if amounts else None
     return {
         "won_count": len(won),

@@ -23,11 +23,11 @@
         data: {
           labels: data.bars.labels,
           datasets: [
-            { label: "Closed won", data: data.bars.closed, backgroundColor: "#198754", stack: "f" },
-            { label: "Commit", data: data.bars.commit, backgroundColor: "#0d6efd", stack: "f" },
-            { label: "Best case", data: data.bars.best_case, backgroundColor: "#6ea8fe", stack: "f" },
-            { label: "Pipeline", data: data.bars.pipeline, backgroundColor: "#ced4da", stack: "f" },
-            { label: "Quota", data: data.bars.quota, type: "line", borderColor: "#dc3545", backgroundColor: "#dc3545", showLine: false, pointStyle: "line", pointRadius: 14, borderWidth: 3 },
+            { order: 2, label: "Closed won", data: data.bars.closed, backgroundColor: "#198754", stack: "f" },
+            { order: 2, label: "Commit", data: data.bars.commit, backgroundColor: "#0d6efd", stack: "f" },
+            { order: 2, label: "Best case", data: data.bars.best_case, backgroundColor: "#6ea8fe", stack: "f" },
+            { order: 2, label: "Pipeline", data: data.bars.pipeline, backgroundColor: "#ced4da", stack: "f" },
+            { order: 1, label: "Quota", data: data.bars.quota, type: "line", stack: "quota", borderColor: "#dc3545", backgroundColor: "#dc3545", showLine: false, pointStyle: "line", pointRadius: 14, borderWidth: 3 },
           ],
         },
         options: {
