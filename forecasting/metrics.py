@@ -14,7 +14,7 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -113,6 +113,8 @@ def deal_size_and_cycle(closed: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def report_pipeline(viewer: User, filters: ReportFilters) -> Pipeline | None:
+    """The pipeline whose stages the velocity and conversion tables use (default: the
+    default pipeline)."""
     if filters.pipeline_id:
         return Pipeline.objects.filter(pk=filters.pipeline_id).first()
     return Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
@@ -266,6 +268,7 @@ def lead_funnel(viewer: User, filters: ReportFilters) -> dict[str, Any]:
 
 
 def lost_reasons(viewer: User, filters: ReportFilters) -> list[dict[str, Any]]:
+    """Deals lost in the period per reason: count and amount, most frequent first."""
     p = filters.period
     rows = (
         deals(viewer, filters)
@@ -497,11 +500,8 @@ def pipeline_report(viewer: User, filters: ReportFilters) -> dict[str, Any]:
 
 
 def filter_choices(viewer: User) -> dict[str, Any]:
+    """Options for the report filters: active pipelines and the people the viewer can see."""
     return {
         "pipelines": list(Pipeline.objects.filter(is_archived=False).values_list("pk", "name")),
         "owners": [(u.pk, str(u)) for u in users_visible_to(viewer).exclude(role="marketing")],
     }
-
-
-def yesterday() -> date:
-    return timezone.localdate() - timedelta(days=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -22,10 +22,12 @@ MAX_AMOUNT = Decimal("999999999999.99")
 
 
 def can_manage_quotas(user: User) -> bool:
+    """Managers (for their subtree) and admins set quotas and adjust commits."""
     return user.is_admin or user.role == User.Role.MANAGER
 
 
 def _amount(raw: object, field: str = "amount") -> Decimal:
+    """A money amount from user input (commas allowed), 0 … 999,999,999,999.99, in cents."""
     try:
         value = Decimal(str(raw).strip().replace(",", ""))
     except (InvalidOperation, ValueError):
@@ -237,10 +239,6 @@ def _snapshot_lines(snapshot: ForecastSnapshot, batch: int = 5000) -> int:
             count, chunk = count + len(chunk), []
     SnapshotLine.objects.bulk_create(chunk)
     return count + len(chunk)
-
-
-def snapshot_week_of(day: date) -> date:
-    return week_start(day)
 
 
 @transaction.atomic

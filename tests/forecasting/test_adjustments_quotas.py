@@ -182,3 +182,29 @@ def test_admin_sets_the_fiscal_year_start_and_quarters_follow(client, admin_user
         date(2026, 11, 1),
         date(2027, 2, 1),
     )
+
+
+def test_manager_cannot_set_a_quota_outside_the_subtree(client, manager, other_rep):
+    client.force_login(manager)
+    response = client.post(
+        reverse("forecasting:quota_cell"),
+        {"period": "2026-Q4", "user": other_rep.pk, "amount": "100"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 404
+    assert Quota.objects.exists() is False
+
+
+def test_quota_grid_query_count_does_not_grow(
+    client, admin_user, org, django_assert_max_num_queries
+):
+    from tests.factories import UserFactory
+
+    for size in (2, 8):
+        for i in range(size):
+            person = UserFactory(username=f"qg{size}-{i}", role="rep", team=org["team_b"])
+            Quota.objects.create(user=person, period="2026-Q4", amount=Decimal("5"))
+        client.force_login(admin_user)
+        with django_assert_max_num_queries(12):
+            response = client.get(reverse("forecasting:quotas"), {"period": "2026-Q4"})
+        assert response.status_code == 200
