@@ -622,7 +622,7 @@ def what_changed(
     won_since = Q(stage__kind=WON, closed_at__gte=max(baseline.taken_at, period.start_at))
     current = (
         scoped_deals(viewer, node)
-        .filter(Q(pk__in=list(before)) | in_period | won_since)
+        .filter(Q(pk__in=lines.values("opportunity_id")) | in_period | won_since)
         .values(
             "pk",
             "name",
