@@ -87,6 +87,17 @@ def generate(size: int, org: dict[str, Any]) -> float:
     days = (quarter.end - first.start).days
     started = time.perf_counter()
     with connection.cursor() as cur:
+        cur.execute(
+            "SELECT count(*) FROM pipeline_opportunity WHERE pipeline_id = %s", [org["pipeline"].pk]
+        )
+        same = cur.fetchone()[0] == size
+        cur.execute("SELECT count(*) FROM pipeline_opportunity")
+        if (
+            same
+            and cur.fetchone()[0] == size
+            and os.environ.get("FORECAST_BENCH_REUSE", "1") == "1"
+        ):
+            return 0.0  # the previous run's rows are still there: reuse them
         cur.execute("TRUNCATE pipeline_opportunity CASCADE")
         cur.execute(
             """
@@ -226,6 +237,7 @@ def main() -> None:
         target = 150 if size <= 100_000 else 600
         entry = {
             "opportunities": size,
+            "load_average_1m": round(os.getloadavg()[0], 1),
             "generate_s": round(seconds, 1),
             "org": "1 VP → 5 managers → 50 reps",
             "viewer": "VP (manager of the root team): the org-level rollup",
@@ -252,7 +264,8 @@ def main() -> None:
         "forecast",
         {
             "sizes": results,
-            "note": "shared 2-core machine; other helpers ran their suites at the same time",
+            "note": "shared 2-core machine; other helpers ran their suites at the same time "
+            "(load_average_1m per size); generate_s 0 = rows reused from the previous run",
         },
     )
 
