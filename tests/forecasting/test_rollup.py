@@ -167,3 +167,24 @@ def test_forecast_page_query_count_does_not_grow(
             reverse("forecasting:forecast"), {"period": "2026-Q4", "team": org["region"].pk}
         )
     assert response.status_code == 200
+
+
+def test_rep_page_shows_own_row_and_deals_but_no_adjust(client, rep, other_rep):
+    deal(rep, amount="4321", name="Mine")
+    deal(other_rep, amount="8765", name="Theirs")
+    client.force_login(rep)
+    body = client.get(reverse("forecasting:forecast"), {"period": "2026-Q4"}).content.decode()
+    assert "Mine" in body
+    assert "4,321" in body
+    assert "Theirs" not in body
+    assert "8,765" not in body
+    assert ">Adjust<" not in body
+
+
+def test_admin_page_starts_at_the_whole_org(client, admin_user, rep, other_rep):
+    deal(rep, amount="100")
+    deal(other_rep, amount="200")
+    client.force_login(admin_user)
+    body = client.get(reverse("forecasting:forecast"), {"period": "2026-Q4"}).content.decode()
+    assert "Forecast · Organisation" in body
+    assert "300" in body
