@@ -144,6 +144,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # --- pipeline / workers ---
     # --- scoring ---
     # --- forecasting ---
+    "forecast-weekly-snapshot": {
+        "task": "forecasting.tasks.take_weekly_snapshot_task",
+        "schedule": crontab(minute=30, hour=0, day_of_week="mon"),
+        "options": {"expires": 6 * 24 * 3600},
+    },
 }
 
 # --- Cache: Redis when configured (shared by all processes), else the database-free local one

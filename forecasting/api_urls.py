@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from rest_framework.routers import SimpleRouter
+from django.urls import path
 
-router = SimpleRouter()
+from forecasting import api
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("forecast/", api.ForecastView.as_view(), name="api-forecast"),
+    path("metrics/pipeline-size/", api.PipelineSizeView.as_view(), name="api-pipeline-size"),
+]

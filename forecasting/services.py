@@ -1,0 +1,245 @@
+"""Forecast writes: quotas (one cell or a CSV), commit adjustments, the weekly snapshot."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from crm.models import Team, User, users_visible_to
+from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
+from forecasting.periods import fiscal_start_month, parse_period, week_start
+from forecasting.selectors import visible_teams
+from pipeline.models import Opportunity, Stage
+
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def can_manage_quotas(user: User) -> bool:
+    """Managers (for their subtree) and admins set quotas and adjust commits."""
+    return user.is_admin or user.role == User.Role.MANAGER
+
+
+def _amount(raw: object, field: str = "amount") -> Decimal:
+    """A money amount from user input (commas allowed), 0 … 999,999,999,999.99, in cents."""
+    try:
+        value = Decimal(str(raw).strip().replace(",", ""))
+    except (InvalidOperation, ValueError):
+        raise ValidationError({field: f"'{raw}' is not a number."}) from None
+    if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
+        raise ValidationError({field: "Enter an amount between 0 and 999,999,999,999.99."})
+    return value.quantize(Decimal("0.01"))
+
+
+def _check_subject(*, by: User, user: User | None, team: Team | None, own_ok: bool) -> None:
+    """A manager acts on their subtree only (admins everywhere); raises ValidationError."""
+    if not can_manage_quotas(by):
+        raise ValidationError({"__all__": "Only managers and admins can do this."})
+    if by.is_admin:
+        return
+    if user is not None:
+        if not users_visible_to(by).filter(pk=user.pk).exists() or (
+            user.pk == by.pk and not own_ok
+        ):
+            raise ValidationError({"user": "That person is not in your part of the organisation."})
+    elif team is not None:
+        subtree = visible_teams(by)
+        if not subtree.filter(pk=team.pk).exists():
+            raise ValidationError({"team": "That team is not in your part of the organisation."})
+        if not own_ok and team.manager_id == by.pk:
+            raise ValidationError({"team": "You cannot adjust your own team's commit."})
+
+
+@transaction.atomic
+def set_quota(
+    *, by: User, period: str, amount: object, user: User | None = None, team: Team | None = None
+) -> Quota | None:
+    """Set (or, with an empty amount on a team, clear) one quota cell.
+
+    An upsert on the (subject, period) unique constraint, so two editors saving the same
+    cell end with one row holding the last value. A blank team quota falls back to the sum.
+    """
+    if (user is None) == (team is None):
+        raise ValidationError({"__all__": "Give a person or a team."})
+    parse_period(period, fiscal_start_month(), allow_month=False)
+    _check_subject(by=by, user=user, team=team, own_ok=True)
+    lookup = {"user": user} if user is not None else {"team": team}
+    if str(amount).strip() == "":
+        Quota.objects.filter(period=period, **lookup).delete()
+        return None
+    value = _amount(amount)
+    quota, _ = Quota.objects.update_or_create(
+        period=period, **lookup, defaults={"amount": value, "updated_by": by}
+    )
+    return quota
+
+
+@dataclass
+class ImportResult:
+    created: int
+    updated: int
+    errors: list[str]
+
+
+@transaction.atomic
+def import_quotas(*, by: User, data: bytes | str) -> ImportResult:
+    """CSV columns `period,username,team,amount` (username or team name per row).
+
+    All or nothing: any bad row → no row is written and every error is reported with its
+    line number. Subjects outside the importer's subtree are errors, not silent skips.
+    """
+    if not can_manage_quotas(by):
+        raise ValidationError({"file": "Only managers and admins can import quotas."})
+    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {f.strip().lower() for f in reader.fieldnames or []}
+    if not {"period", "amount"} <= fields or not fields & {"username", "team"}:
+        raise ValidationError({"file": "Expected columns: period, username or team, amount."})
+    people = {u.username.lower(): u for u in users_visible_to(by)}
+    teams: dict[str, Team] = {}
+    for team in visible_teams(by):
+        teams.setdefault(team.name.lower(), team)
+    start_month = fiscal_start_month()
+    errors: list[str] = []
+    wanted: dict[tuple[str, str, int], Decimal] = {}
+    for line_no, raw in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        try:
+            parse_period(row.get("period", ""), start_month, allow_month=False)
+            amount = _amount(row.get("amount", ""))
+        except ValidationError as exc:
+            errors.extend(f"Line {line_no}: {m}" for m in exc.messages)
+            continue
+        username, team_name = row.get("username", ""), row.get("team", "")
+        if username and team_name:
+            errors.append(f"Line {line_no}: give a username or a team, not both.")
+        elif username:
+            if username.lower() not in people:
+                errors.append(f"Line {line_no}: no person '{username}' in your organisation.")
+            else:
+                wanted[("user", row["period"], people[username.lower()].pk)] = amount
+        elif team_name:
+            if team_name.lower() not in teams:
+                errors.append(f"Line {line_no}: no team '{team_name}' in your organisation.")
+            else:
+                wanted[("team", row["period"], teams[team_name.lower()].pk)] = amount
+        else:
+            errors.append(f"Line {line_no}: username or team is required.")
+    if errors:
+        return ImportResult(0, 0, errors)
+    existing = {
+        ("user" if q.user_id else "team", q.period, q.user_id or q.team_id): q
+        for q in Quota.objects.select_for_update().filter(period__in={p for _, p, _ in wanted})
+    }
+    created = updated = 0
+    for (kind, period, pk), amount in wanted.items():
+        quota = existing.get((kind, period, pk))
+        if quota is None:
+            Quota.objects.create(period=period, amount=amount, updated_by=by, **{f"{kind}_id": pk})
+            created += 1
+        elif quota.amount != amount:
+            quota.amount, quota.updated_by = amount, by
+            quota.save(update_fields=["amount", "updated_by", "updated_at"])
+            updated += 1
+    return ImportResult(created, updated, [])
+
+
+@transaction.atomic
+def adjust_commit(
+    *,
+    by: User,
+    period: str,
+    amount: object,
+    note: str,
+    user: User | None = None,
+    team: Team | None = None,
+) -> ForecastAdjustment | None:
+    """A manager overrides a subordinate's commit for a quarter, with a reason.
+
+    One row per subject and period (upsert); an empty amount removes the adjustment. The
+    deals' own commit is never changed, so the original number stays visible.
+    """
+    if (user is None) == (team is None):
+        raise ValidationError({"__all__": "Give a person or a team."})
+    parse_period(period, fiscal_start_month(), allow_month=False)
+    _check_subject(by=by, user=user, team=team, own_ok=False)
+    lookup = {"user": user} if user is not None else {"team": team}
+    if str(amount).strip() == "":
+        ForecastAdjustment.objects.filter(period=period, **lookup).delete()
+        return None
+    value = _amount(amount)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": "Say why you adjust the commit."})
+    adjustment, _ = ForecastAdjustment.objects.update_or_create(
+        period=period, **lookup, defaults={"amount": value, "note": note[:500], "adjusted_by": by}
+    )
+    return adjustment
+
+
+def take_weekly_snapshot(*, now: datetime | None = None) -> tuple[ForecastSnapshot, bool]:
+    """Snapshot every open opportunity for the week containing `now` (Monday-based).
+
+    Idempotent and safe concurrently: the week's row is unique; the first run to lock it
+    writes every line and stamps `completed_at` in the same transaction, so a rerun or a
+    concurrent run finds it complete and does nothing. Returns (snapshot, written_now).
+    """
+    now = now or timezone.now()
+    week = week_start(timezone.localtime(now).date())
+    try:
+        with transaction.atomic():
+            ForecastSnapshot.objects.get_or_create(week_start=week, defaults={"taken_at": now})
+    except IntegrityError:
+        pass  # a concurrent run created the row first; we lock it below
+    with transaction.atomic():
+        snapshot = ForecastSnapshot.objects.select_for_update().get(week_start=week)
+        if snapshot.completed_at is not None:
+            return snapshot, False
+        snapshot.lines.all().delete()  # a run that died half-way left nothing committed; defensive
+        lines = _snapshot_lines(snapshot)
+        snapshot.taken_at, snapshot.completed_at = now, timezone.now()
+        snapshot.line_count = lines
+        snapshot.save(update_fields=["taken_at", "completed_at", "line_count"])
+    return snapshot, True
+
+
+def _snapshot_lines(snapshot: ForecastSnapshot) -> int:
+    """Copy every open deal into the snapshot in one INSERT … SELECT (set-based: no rows
+    travel through Python, so a million open deals fit well inside the task time limit)."""
+    line, opp, stage = SnapshotLine._meta, Opportunity._meta, Stage._meta
+    sql = f"""
+        INSERT INTO {line.db_table} (snapshot_id, opportunity_id, owner_id, stage_id, amount,
+                                     forecast_category, expected_close_date, probability)
+        SELECT %s, o.id, o.owner_id, o.stage_id, o.amount, o.forecast_category,
+               o.expected_close_date, s.probability
+        FROM {opp.db_table} o JOIN {stage.db_table} s ON s.id = o.stage_id
+        WHERE s.kind = %s
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [snapshot.pk, Stage.Kind.OPEN])
+        return cursor.rowcount
+
+
+@transaction.atomic
+def set_fiscal_year_start(*, by: User, month: object) -> int:
+    """Admins choose the month the fiscal year starts in (1–12). Quarter labels follow it;
+    stored quotas keep their labels, so change it before entering quotas."""
+    if not by.is_admin:
+        raise ValidationError({"month": "Only admins can change the fiscal year."})
+    try:
+        value = int(str(month))
+    except ValueError:
+        raise ValidationError({"month": "Choose a month from 1 to 12."}) from None
+    if not 1 <= value <= 12:
+        raise ValidationError({"month": "Choose a month from 1 to 12."})
+    from crm.models import OrgSettings
+
+    OrgSettings.load()
+    OrgSettings.objects.filter(pk=1).update(fiscal_year_start_month=value)
+    return value
