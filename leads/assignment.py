@@ -21,14 +21,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Count, Q
+from django.db.models import BigIntegerField, Case, Count, Q, Value, When
 from django.utils import timezone
 
 from crm.models import Activity, Notification, OrgSettings, User
 from leads.models import AssignmentLog, AssignmentRule, Lead
 
-BATCH_SIZE = 250
+BATCH_SIZE = 500
 # First key of pg_advisory_xact_lock(int, int): "routing" (second key: the rule id).
 LOCK_NAMESPACE = 0x504C5254
 FIRST_CONTACT_SUBJECT = "First contact"
@@ -279,15 +280,22 @@ def _apply(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime, sl
 
     assigned = [item for item in plans if item.rep is not None]
     if assigned:
-        leads = []
+        leads = [item.lead for item in assigned]
+        by_rep: dict[int, list[Lead]] = defaultdict(list)
         for item in assigned:
-            item.lead.owner_id = item.rep.pk
-            item.lead.assigned_at = now
-            item.lead.unassignable_at = None
-            item.lead.updated_at = now
-            leads.append(item.lead)
-        Lead.objects.bulk_update(
-            leads, ["owner", "assigned_at", "unassignable_at", "updated_at"], batch_size=1000
+            by_rep[item.rep.pk].append(item.lead)
+        # One UPDATE for the batch; one WHEN per rep (not per lead) keeps it cheap to build.
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(
+            owner_id=Case(
+                *(
+                    When(pk__in=[lead.pk for lead in rep_leads], then=Value(rep_id))
+                    for rep_id, rep_leads in by_rep.items()
+                ),
+                output_field=BigIntegerField(),
+            ),
+            assigned_at=now,
+            unassignable_at=None,
+            updated_at=now,
         )
         transition_leads(
             lead_ids=[lead.pk for lead in leads], to=Lead.Lifecycle.SRL, by=None, notify_owner=False
@@ -321,9 +329,6 @@ def _apply(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime, sl
             )
             for item in assigned
         )
-        by_rep: dict[int, list[Lead]] = defaultdict(list)
-        for item in assigned:
-            by_rep[item.rep.pk].append(item.lead)
         notifications = []
         for rep_id, rep_leads in by_rep.items():
             if len(rep_leads) == 1:
@@ -454,11 +459,37 @@ def unassignable_count() -> int:
     ).count()
 
 
-__all__ = [
-    "AssignmentResult",
-    "Plan",
-    "assign_leads",
-    "dry_run",
-    "enqueue_assignment",
-    "plan",
-]
+@transaction.atomic
+def save_rule(*, rule: AssignmentRule, reps: Iterable[User] | None = None) -> AssignmentRule:
+    """Create or update a rule and its rep list. A rule needs exactly one kind of target (a
+    team or reps) unless it is inactive; ranges must be ordered; one fallback at most."""
+    reps = list(reps) if reps is not None else list(rule.target_reps.all()) if rule.pk else []
+    if rule.is_active and bool(rule.target_team_id) == bool(reps):
+        raise ValidationError({"target_team": "Choose a team or a list of reps (one of the two)."})
+    if rule.is_fallback:
+        others = AssignmentRule.objects.filter(is_fallback=True).exclude(pk=rule.pk)
+        if others.exists():
+            raise ValidationError({"is_fallback": f"“{others.first()}” is already the fallback."})
+    rule.full_clean(validate_constraints=False)
+    for low, high in (("employee_min", "employee_max"), ("score_min", "score_max")):
+        low_value, high_value = getattr(rule, low), getattr(rule, high)
+        if low_value is not None and high_value is not None and low_value > high_value:
+            raise ValidationError({high: "The upper bound is below the lower bound."})
+    rule.save()
+    rule.target_reps.set(reps)
+    return rule
+
+
+@transaction.atomic
+def delete_rule(*, rule: AssignmentRule) -> None:
+    """Delete a rule; its log rows keep the rule's name."""
+    rule.delete()
+
+
+def active_rules_for_page() -> list[AssignmentRule]:
+    """Every rule (active or not) for the settings page, in the order routing tries them."""
+    return list(
+        AssignmentRule.objects.select_related("target_team", "last_assigned")
+        .prefetch_related("target_reps")
+        .order_by("-is_active", "is_fallback", "priority", "pk")
+    )

@@ -76,19 +76,24 @@ class AssignmentRule(models.Model):
         ordering = ["priority", "pk"]
         constraints = [
             models.UniqueConstraint(
-                fields=["is_fallback"], condition=Q(is_fallback=True), name="one_fallback_rule"
+                fields=["is_fallback"],
+                condition=Q(is_fallback=True),
+                name="one_fallback_rule",
+                violation_error_message="Another rule is already the fallback.",
             ),
             models.CheckConstraint(
                 condition=Q(employee_min__isnull=True)
                 | Q(employee_max__isnull=True)
                 | Q(employee_min__lte=models.F("employee_max")),
                 name="rule_employee_range",
+                violation_error_message="Employees: the upper bound is below the lower bound.",
             ),
             models.CheckConstraint(
                 condition=Q(score_min__isnull=True)
                 | Q(score_max__isnull=True)
                 | Q(score_min__lte=models.F("score_max")),
                 name="rule_score_range",
+                violation_error_message="Score: the upper bound is below the lower bound.",
             ),
         ]
 

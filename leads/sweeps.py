@@ -196,3 +196,30 @@ def sla_attainment(
         )
         for rep in reps
     ]
+
+
+SWEEP_SETTING_FIELDS = (
+    "first_contact_sla_minutes",
+    "sla_escalation_minutes",
+    "stale_escalate_after_days",
+    "stale_auto_close_after_days",
+    "zombie_lead_days",
+)
+
+
+@transaction.atomic
+def update_sweep_settings(*, values: dict[str, int | None]) -> OrgSettings:
+    """Save the SLA / stale / zombie settings (validated; nothing saved on a bad value)."""
+    unknown = set(values) - set(SWEEP_SETTING_FIELDS)
+    if unknown:
+        raise ValueError(f"not a sweep setting: {sorted(unknown)}")
+    org = OrgSettings.objects.select_for_update().get(pk=OrgSettings.load().pk)
+    for name, value in values.items():
+        setattr(org, name, value)
+    if org.zombie_lead_days < 1:
+        from django.core.exceptions import ValidationError
+
+        raise ValidationError({"zombie_lead_days": "At least one day."})
+    org.full_clean()
+    org.save(update_fields=[*values, "updated_at"])
+    return org
