@@ -147,7 +147,7 @@ def auto_close_stale_opportunities(
     """
     days = OrgSettings.load().stale_auto_close_after_days
     if not days:
-        return {"closed": 0}
+        return {"closed": 0, "skipped": 0}
     reason, _ = LostReason.objects.get_or_create(label=STALE_REASON)
     closed = skipped = 0
     due = (
