@@ -139,16 +139,20 @@ def email_pending_reminders(
     return deliveries[-1].pk, len(sent)
 
 
-def send_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> dict[str, int]:
-    """The per-minute sweep: deliver due reminders in batches, then e-mail them."""
-    delivered = emailed = 0
+def send_due_reminders(
+    *, now: datetime, limit: int = BATCH_SIZE, max_batches: int | None = None
+) -> dict[str, int]:
+    """The per-minute sweep: deliver due reminders in batches (all, or `max_batches`), then
+    e-mail the delivered ones."""
+    delivered = emailed = batches = 0
     while True:
         claimed, batch = deliver_due_reminders(now=now, limit=limit)
         delivered += batch
-        if claimed < limit:
+        batches += 1
+        if claimed < limit or (max_batches is not None and batches >= max_batches):
             break
     after = 0
-    while True:
+    for _ in range(batches if max_batches is not None else 10**9):
         last, batch = email_pending_reminders(now=now, after=after, limit=limit)
         emailed += batch
         if last == after:

@@ -90,9 +90,15 @@ def test_second_fallback_rule_is_refused(client, manager):
     client.force_login(manager)
     response = client.post(
         reverse("routing:rule_create"),
-        {"name": "Another", "priority": 5, "is_active": "on", "is_fallback": "on",
-         "method": "round_robin", "target_team": team.pk},
-    )  # fmt: skip
+        {
+            "name": "Another",
+            "priority": 5,
+            "is_active": "on",
+            "is_fallback": "on",
+            "method": "round_robin",
+            "target_team": team.pk,
+        },
+    )
     assert response.status_code == 422
     assert "already the fallback" in response.content.decode()
     assert AssignmentRule.objects.count() == 1
@@ -104,9 +110,14 @@ def test_manager_edits_and_deletes_a_rule(client, manager):
     client.force_login(manager)
     response = client.post(
         reverse("routing:rule_edit", args=[rule.pk]),
-        {"name": "New", "priority": 3, "method": "load_balanced", "target_team": team.pk,
-         "is_active": "on"},
-    )  # fmt: skip
+        {
+            "name": "New",
+            "priority": 3,
+            "method": "load_balanced",
+            "target_team": team.pk,
+            "is_active": "on",
+        },
+    )
     assert response.status_code == 302
     rule.refresh_from_db()
     assert (rule.name, rule.priority, rule.method) == ("New", 3, "load_balanced")
@@ -150,8 +161,11 @@ def test_pages_run_in_constant_queries(client, admin_user, url_name, django_asse
 
 def test_sla_attainment_table_on_the_routing_page(client, manager, rep):
     now = timezone.now()
-    MqlLeadFactory(owner=rep, assigned_at=now - timedelta(hours=1),
-                   first_contacted_at=now - timedelta(minutes=58))  # fmt: skip
+    MqlLeadFactory(
+        owner=rep,
+        assigned_at=now - timedelta(hours=1),
+        first_contacted_at=now - timedelta(minutes=58),
+    )
     client.force_login(manager)
     page = client.get(reverse("routing:index")).content.decode()
     assert str(rep) in page
@@ -162,9 +176,14 @@ def test_admin_changes_sla_and_stale_settings(client, admin_user):
     client.force_login(admin_user)
     response = client.post(
         reverse("routing:sweeps"),
-        {"first_contact_sla_minutes": 10, "sla_escalation_minutes": 30,
-         "stale_escalate_after_days": 3, "stale_auto_close_after_days": 30, "zombie_lead_days": 60},
-    )  # fmt: skip
+        {
+            "first_contact_sla_minutes": 10,
+            "sla_escalation_minutes": 30,
+            "stale_escalate_after_days": 3,
+            "stale_auto_close_after_days": 30,
+            "zombie_lead_days": 60,
+        },
+    )
     assert response.status_code == 302
     org = OrgSettings.load()
     assert (org.first_contact_sla_minutes, org.stale_auto_close_after_days) == (10, 30)
@@ -174,9 +193,13 @@ def test_bad_settings_are_refused_with_422_and_nothing_changes(client, admin_use
     client.force_login(admin_user)
     response = client.post(
         reverse("routing:sweeps"),
-        {"first_contact_sla_minutes": -5, "sla_escalation_minutes": 30,
-         "stale_escalate_after_days": 3, "zombie_lead_days": 0},
-    )  # fmt: skip
+        {
+            "first_contact_sla_minutes": -5,
+            "sla_escalation_minutes": 30,
+            "stale_escalate_after_days": 3,
+            "zombie_lead_days": 0,
+        },
+    )
     assert response.status_code == 422
     assert OrgSettings.load().first_contact_sla_minutes == 5
     client.force_login(manager)

@@ -81,8 +81,12 @@ def test_contact_after_the_breach_stops_the_escalation(assigned_lead, rep, manag
 def test_sla_attainment_per_rep_is_scoped(rep, other_rep, manager):
     OrgSettings.objects.update_or_create(pk=1, defaults={"first_contact_sla_minutes": 5})
     for contacted_after in (2, 4, 9, None):
-        LeadFactory(owner=rep, stage="srl", assigned_at=T0,
-                    first_contacted_at=at(contacted_after) if contacted_after else None)  # fmt: skip
+        LeadFactory(
+            owner=rep,
+            stage="srl",
+            assigned_at=T0,
+            first_contacted_at=at(contacted_after) if contacted_after else None,
+        )
     LeadFactory(owner=rep, stage="srl", assigned_at=at(58))  # still inside its SLA at 09:59
     LeadFactory(owner=other_rep, stage="srl", assigned_at=T0, first_contacted_at=at(1))
     rows = sla_attainment(user=manager, since=T0, until=at(60), now=at(59))
@@ -109,8 +113,7 @@ def test_zombie_leads_are_recycled_once_with_the_reason(rep):
         recycle_zombie_leads_task()
         assert recycle_zombie_leads(now=timezone.now()) == {"recycled": 0}
     stages = dict(Lead.objects.values_list("pk", "stage"))
-    assert stages == {zombie.pk: "recycled", engaged.pk: "mql", worked.pk: "new",
-                      working.pk: "srl"}  # fmt: skip
+    assert stages == {zombie.pk: "recycled", engaged.pk: "mql", worked.pk: "new", working.pk: "srl"}
     row = LeadTransition.objects.get(lead=zombie)
     assert (row.from_stage, row.to_stage, row.reason) == ("mql", "recycled", "No engagement")
     assert Lead.objects.get(pk=zombie.pk).stage_reason == "No engagement"
