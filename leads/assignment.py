@@ -29,7 +29,7 @@ from django.utils import timezone
 from crm.models import Activity, Notification, OrgSettings, User
 from leads.models import AssignmentLog, AssignmentRule, Lead
 
-BATCH_SIZE = 500
+BATCH_SIZE = 1000
 # First key of pg_advisory_xact_lock(int, int): "routing" (second key: the rule id).
 LOCK_NAMESPACE = 0x504C5254
 FIRST_CONTACT_SUBJECT = "First contact"
@@ -103,16 +103,21 @@ class _Rotation:
         if not self.candidates:
             return None, "no available rep in the target"
         rotation = self._in_rotation_order()
-        eligible = [user for user in rotation if self.load[user.pk] < user.max_open_leads]
-        if not eligible:
-            return None, f"all {len(rotation)} available reps are at their cap"
         if self.rule.method == AssignmentRule.Method.LOAD_BALANCED:
+            eligible = [user for user in rotation if self.load[user.pk] < user.max_open_leads]
+            if not eligible:
+                return None, f"all {len(rotation)} available reps are at their cap"
             # min() keeps the first of equals, i.e. rotation order breaks ties fairly.
             rep = min(eligible, key=lambda user: self.load[user.pk])
             why = f"load balanced: fewest open leads ({self.load[rep.pk]})"
         else:
-            rep = eligible[0]
-            skipped = list(rotation[: rotation.index(rep)])
+            index = next(
+                (i for i, user in enumerate(rotation) if self.load[user.pk] < user.max_open_leads),
+                None,
+            )
+            if index is None:
+                return None, f"all {len(rotation)} available reps are at their cap"
+            rep, skipped = rotation[index], rotation[:index]
             why = "round robin: next in rotation"
             if skipped:
                 names = ", ".join(str(user) for user in skipped[:3])
