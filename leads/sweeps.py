@@ -14,7 +14,8 @@ from django.db import transaction
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
-from crm.models import Notification, OrgSettings, User
+from crm.models import Activity, Notification, OrgSettings, User
+from leads.assignment import FIRST_CONTACT_SUBJECT
 from leads.models import Lead, LeadReason
 
 ZOMBIE_REASON = "No engagement"
@@ -89,6 +90,14 @@ def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> 
         ),
     )
     counts = {"breached": 0, "escalated": 0}
+    # A contacted lead's routing task ("First contact: …") is done: close it so it neither
+    # reminds nor shows as overdue.
+    counts["first_contact_tasks_closed"] = Activity.objects.filter(
+        kind=Activity.Kind.TASK,
+        done_at__isnull=True,
+        subject__startswith=f"{FIRST_CONTACT_SUBJECT}:",
+        lead__first_contacted_at__isnull=False,
+    ).update(done_at=now)
     for name, qs, stamp, escalate, minutes in steps:
         while True:
             with transaction.atomic():

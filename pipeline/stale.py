@@ -248,3 +248,14 @@ def sweep_stale_opportunities(*, now: datetime) -> dict[str, int]:
     counts |= escalate_stale_opportunities(now=now)
     counts |= auto_close_stale_opportunities(now=now)
     return dict(counts)
+
+
+def opportunities_with_overdue_tasks(*, opportunity_ids: list[int], now: datetime) -> set[int]:
+    """Of `opportunity_ids`, the deals with an open task past its due time (one query): the
+    board shows these with a dot. The caller has already scoped the ids to the user."""
+    return set(
+        Activity.objects.open_tasks()
+        .filter(opportunity_id__in=opportunity_ids, due_at__lt=now)
+        .values_list("opportunity_id", flat=True)
+        .distinct()
+    )

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from crm.models import JobRun, Notification, OrgSettings
+from crm.models import Activity, JobRun, Notification, OrgSettings
 from crm.services import create_activity
 from leads.models import Lead, LeadReason, LeadTransition
 from leads.sweeps import check_first_contact_sla, recycle_zombie_leads, sla_attainment
@@ -38,18 +38,22 @@ def verbs(user):
 
 
 def test_breach_alerts_the_owner_then_the_manager_each_once(assigned_lead, rep, manager):
+    def sla():
+        counts = check_first_contact_sla(now=timezone.now())
+        return {k: counts[k] for k in ("breached", "escalated")}
+
     with time_machine.travel(at(4), tick=False):
-        assert check_first_contact_sla(now=timezone.now()) == {"breached": 0, "escalated": 0}
+        assert sla() == {"breached": 0, "escalated": 0}
     with time_machine.travel(at(5), tick=False):
-        assert check_first_contact_sla(now=timezone.now()) == {"breached": 1, "escalated": 0}
-        assert check_first_contact_sla(now=timezone.now()) == {"breached": 0, "escalated": 0}
+        assert sla() == {"breached": 1, "escalated": 0}
+        assert sla() == {"breached": 0, "escalated": 0}
     assert verbs(rep) == ["sla_breached"]
     assert verbs(manager) == []
     with time_machine.travel(at(64), tick=False):
         check_first_contact_sla(now=timezone.now())
     assert verbs(manager) == []
     with time_machine.travel(at(65), tick=False):
-        assert check_first_contact_sla(now=timezone.now()) == {"breached": 0, "escalated": 1}
+        assert sla() == {"breached": 0, "escalated": 1}
     with time_machine.travel(at(300), tick=False):
         check_first_contact_sla(now=timezone.now())
     assert verbs(rep) == ["sla_breached"]
@@ -66,7 +70,26 @@ def test_a_call_within_the_sla_means_no_alert(assigned_lead, rep, manager):
     assert JobRun.objects.get(job="check_first_contact_sla").counts == {
         "breached": 0,
         "escalated": 0,
+        "first_contact_tasks_closed": 0,
     }
+
+
+def test_first_contact_task_is_closed_once_the_lead_is_contacted(rep):
+    from leads.assignment import assign_leads
+    from tests.leads.routing_factories import AssignmentRuleFactory
+
+    AssignmentRuleFactory(name="Just rep", reps=[rep])
+    lead = MqlLeadFactory()
+    with time_machine.travel(T0, tick=False):
+        assign_leads()
+    task = Activity.objects.get(lead=lead, kind="task")
+    assert task.subject.startswith("First contact: ")
+    with time_machine.travel(at(2), tick=False):
+        create_activity(by=rep, kind="call", subject="Intro call", lead=lead)
+        counts = check_first_contact_sla(now=timezone.now())
+    assert counts["first_contact_tasks_closed"] == 1
+    task.refresh_from_db()
+    assert task.done_at == at(2)
 
 
 def test_contact_after_the_breach_stops_the_escalation(assigned_lead, rep, manager):
@@ -125,6 +148,6 @@ def test_sla_sweep_runs_in_constant_queries(rep, other_rep, manager, django_asse
     for size in (2, 30):
         LeadFactory.create_batch(size, owner=rep, stage="srl", assigned_at=T0)
         LeadFactory.create_batch(size, owner=other_rep, stage="srl", assigned_at=T0)
-        with time_machine.travel(at(500), tick=False), django_assert_max_num_queries(20):
+        with time_machine.travel(at(500), tick=False), django_assert_max_num_queries(24):
             check_first_contact_sla(now=timezone.now())
     assert Notification.objects.filter(verb="sla_breached").count() == 64
