@@ -71,6 +71,7 @@ def main() -> None:
     from django.db.models import Count
 
     from crm.celery import app
+    from crm.models import Activity
     from leads.models import AssignmentLog, Lead
 
     # E-mail tasks are published after each commit, as in production, to an in-process broker
@@ -113,6 +114,8 @@ def main() -> None:
             "spread": max(per_rep) - min(per_rep),
             "over_cap": sum(1 for n in per_rep if n > CAP),
             "unassigned": LEADS - assigned,
+            "moved_to_srl": Lead.objects.filter(stage="srl").count(),
+            "first_contact_tasks": Activity.objects.filter(kind="task").count(),
             "failed_workers": len(failed),
             "targets": {"assignments_per_s": 2000, "duplicates": 0, "spread": 1, "over_cap": 0},
         },

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import BigIntegerField, Case, Count, Q, Value, When
+from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from crm.models import Activity, Notification, OrgSettings, User
@@ -77,6 +77,7 @@ class AssignmentResult:
     unassignable: int = 0
     newly_unassignable: int = 0
     batches: int = 0
+    finished: int = 0
 
 
 @dataclass
@@ -301,57 +302,26 @@ def _insert_rows(model: type[models.Model], rows: list[dict[str, object]]) -> No
         )
 
 
-def _apply(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime, sla: int) -> None:
-    """Write one batch's decisions: owners, SRL, first-contact tasks, log, notifications."""
+def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -> list[int]:
+    """Phase 1 (inside the rule locks): record the decisions — owner + `assigned_at`, the
+    assignment log with its why, the rotation cursors — and flag leads nobody could take (their
+    manager told once). Only what caps and rotation depend on; returns the assigned ids."""
     from crm.services import notify_many
-    from leads.services import transition_leads
 
     assigned = [item for item in plans if item.rep is not None]
     if assigned:
-        leads = [item.lead for item in assigned]
-        by_rep: dict[int, list[Lead]] = defaultdict(list)
+        by_rep: dict[int, list[int]] = defaultdict(list)
         for item in assigned:
-            by_rep[item.rep.pk].append(item.lead)
+            by_rep[item.rep.pk].append(item.lead.pk)
         # One UPDATE for the batch; one WHEN per rep (not per lead) keeps it cheap to build.
-        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(
+        Lead.objects.filter(pk__in=[item.lead.pk for item in assigned]).update(
             owner_id=Case(
-                *(
-                    When(pk__in=[lead.pk for lead in rep_leads], then=Value(rep_id))
-                    for rep_id, rep_leads in by_rep.items()
-                ),
+                *(When(pk__in=ids, then=Value(rep_id)) for rep_id, ids in by_rep.items()),
                 output_field=BigIntegerField(),
             ),
             assigned_at=now,
             unassignable_at=None,
             updated_at=now,
-        )
-        transition_leads(
-            lead_ids=[lead.pk for lead in leads], to=Lead.Lifecycle.SRL, by=None, notify_owner=False
-        )
-        due_at = now + timedelta(minutes=sla)
-        _insert_rows(
-            Activity,
-            [
-                {
-                    "created_at": now,
-                    "updated_at": now,
-                    "kind": Activity.Kind.TASK.value,
-                    "subject": f"{FIRST_CONTACT_SUBJECT}: {item.lead}"[:200],
-                    "body": "",
-                    "owner_id": item.rep.pk,
-                    "lead_id": item.lead.pk,
-                    "due_at": due_at,
-                    # The assignment notification is the first nudge; a reminder only makes
-                    # sense when it would come later than that.
-                    "remind_at": (
-                        remind
-                        if (remind := due_at - timedelta(minutes=item.rep.remind_before_minutes))
-                        > now
-                        else None
-                    ),
-                }
-                for item in assigned
-            ],
         )
         _insert_rows(
             AssignmentLog,
@@ -367,27 +337,9 @@ def _apply(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime, sl
                 for item in assigned
             ],
         )
-        notifications = []
-        for rep_id, rep_leads in by_rep.items():
-            if len(rep_leads) == 1:
-                lead = rep_leads[0]
-                message = f"New lead assigned to you: {lead}. First contact due in {sla} min."
-                url = f"/leads/{lead.pk}/"
-            else:
-                message = (
-                    f"{len(rep_leads)} new leads assigned to you. First contact due in {sla} min."
-                )
-                url = "/leads/"
-            notifications.append(
-                Notification(recipient_id=rep_id, verb="lead_assigned", message=message, url=url)
-            )
-        notify_many(notifications)
         cursors = {item.rule.pk: item.rep.pk for item in assigned if item.rule is not None}
         AssignmentRule.objects.bulk_update(
-            [
-                AssignmentRule(pk=rule_id, last_assigned_id=rep_id)
-                for rule_id, rep_id in cursors.items()
-            ],
+            [AssignmentRule(pk=rule_id, last_assigned_id=rep) for rule_id, rep in cursors.items()],
             ["last_assigned"],
         )
     stuck = [item for item in plans if item.rep is None and item.lead.unassignable_at is None]
@@ -408,6 +360,87 @@ def _apply(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime, sl
                 )
             )
         notify_many(rows)
+    return [item.lead.pk for item in assigned]
+
+
+def _assigned_but_unfinished() -> QuerySet[Lead]:
+    """MQLs that were given an owner in this MQL episode but not yet moved to SRL: a worker
+    died between the two phases (or a person set the owner by hand)."""
+    return Lead.objects.filter(
+        Q(mql_at__isnull=True) | Q(assigned_at__gte=F("mql_at")),
+        stage=Lead.Lifecycle.MQL,
+        owner__isnull=False,
+        assigned_at__isnull=False,
+    )
+
+
+@transaction.atomic
+def finish_assignments(*, lead_ids: list[int], sla_minutes: int) -> int:
+    """Phase 2 (no rule lock): move assigned MQLs to SRL, create their "first contact" task due
+    `sla_minutes` after assignment, notify each rep once (in-app + e-mail).
+
+    Idempotent and safe concurrently: `transition_leads` locks the rows and only moves leads
+    still in MQL, and only the leads it moved get a task and a notification, so running this
+    twice (a retry, the recovery sweep) creates nothing twice.
+    """
+    from crm.services import notify_many
+    from leads.services import transition_leads
+
+    moved = transition_leads(lead_ids=lead_ids, to=Lead.Lifecycle.SRL, by=None, notify_owner=False)
+    if not moved:
+        return 0
+    leads = list(
+        Lead.objects.filter(pk__in=moved)
+        .select_related("owner")
+        .only(
+            "pk",
+            "first_name",
+            "last_name",
+            "email",
+            "assigned_at",
+            "owner__id",
+            "owner__remind_before_minutes",
+        )
+    )
+    now = timezone.now()
+    rows = []
+    for lead in leads:
+        due_at = lead.assigned_at + timedelta(minutes=sla_minutes)
+        remind_at = due_at - timedelta(minutes=lead.owner.remind_before_minutes)
+        rows.append(
+            {
+                "created_at": now,
+                "updated_at": now,
+                "kind": Activity.Kind.TASK.value,
+                "subject": f"{FIRST_CONTACT_SUBJECT}: {lead}"[:200],
+                "body": "",
+                "owner_id": lead.owner_id,
+                "lead_id": lead.pk,
+                "due_at": due_at,
+                # The assignment notification is the first nudge; a reminder only makes
+                # sense when it would come later than that.
+                "remind_at": remind_at if remind_at > now else None,
+            }
+        )
+    _insert_rows(Activity, rows)
+    by_rep: dict[int, list[Lead]] = defaultdict(list)
+    for lead in leads:
+        by_rep[lead.owner_id].append(lead)
+    notifications = []
+    for rep_id, rep_leads in by_rep.items():
+        if len(rep_leads) == 1:
+            lead = rep_leads[0]
+            message = f"New lead assigned to you: {lead}. First contact due in {sla_minutes} min."
+            url = f"/leads/{lead.pk}/"
+        else:
+            count = len(rep_leads)
+            message = f"{count} new leads assigned to you. First contact due in {sla_minutes} min."
+            url = "/leads/"
+        notifications.append(
+            Notification(recipient_id=rep_id, verb="lead_assigned", message=message, url=url)
+        )
+    notify_many(notifications)
+    return len(moved)
 
 
 def assign_leads(
@@ -418,15 +451,25 @@ def assign_leads(
 ) -> AssignmentResult:
     """Route unassigned MQLs (the given ones, or every one for the sweep) until none is left.
 
-    Safe to run many times at once: each batch is one transaction that claims its leads with
-    SKIP LOCKED and holds the advisory locks of its rules, so no lead is routed twice, no rep
-    goes over cap and each rule's rotation stays strict (see the module docstring).
+    Safe to run many times at once. Each batch is two transactions:
+    1. decide (short, serialised per rule): claim leads with SKIP LOCKED, take the rules'
+       advisory locks, read cursors / availability / loads, write owners, log and cursors.
+       No lead is routed twice, no rep goes over cap, each rule's rotation stays strict.
+    2. finish (parallel across workers): SRL, first-contact task, rep notification —
+       idempotent; if a worker dies between the two, the sweep (`lead_ids=None`) finishes
+       those leads first.
     Leads nobody can take stay MQL, unassigned, flagged (`unassignable_at`); their manager is
     told once. The next sweep retries them.
     """
-    settings_row = OrgSettings.load()
+    sla = OrgSettings.load().first_contact_sla_minutes
     ids = list(lead_ids) if lead_ids is not None else None
     result = AssignmentResult()
+    if ids is None:
+        stragglers = list(_assigned_but_unfinished().order_by("pk").values_list("pk", flat=True))
+        for start in range(0, len(stragglers), batch_size):
+            result.finished += finish_assignments(
+                lead_ids=stragglers[start : start + batch_size], sla_minutes=sla
+            )
     rules = active_rules()
     pools = _pools(rules)
     after = 0
@@ -449,15 +492,12 @@ def assign_leads(
                 [rule for rule in rules if rule.pk in needed], pools, fresh_cursors=True
             )
             plans = plan(leads=leads, rules=rules, rotations=rotations)
-            _apply(
-                plans,
-                pools=pools,
-                now=now or timezone.now(),
-                sla=settings_row.first_contact_sla_minutes,
-            )
+            assigned = _decide(plans, pools=pools, now=now or timezone.now())
+        if assigned:
+            result.finished += finish_assignments(lead_ids=assigned, sla_minutes=sla)
         result.batches += 1
         result.claimed += len(leads)
-        result.assigned += sum(1 for item in plans if item.rep is not None)
+        result.assigned += len(assigned)
         stuck = [item for item in plans if item.rep is None]
         result.unassignable += len(stuck)
         result.newly_unassignable += sum(1 for item in stuck if item.lead.unassignable_at is None)

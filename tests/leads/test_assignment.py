@@ -244,3 +244,30 @@ def test_assign_runs_in_constant_queries(django_assert_max_num_queries):
         MqlLeadFactory.create_batch(size)
         with django_assert_max_num_queries(30):
             assert assignment.assign_leads().assigned == size
+
+
+def test_worker_dying_between_decide_and_finish_is_recovered_by_the_sweep_exactly_once(
+    monkeypatch,
+):
+    team, (rep,), _ = make_team("Sales", reps=1)
+    AssignmentRuleFactory(name="All", target_team=team)
+    leads = MqlLeadFactory.create_batch(3)
+    real = assignment.finish_assignments
+
+    def crash(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr(assignment, "finish_assignments", crash)
+    with pytest.raises(SystemExit):
+        assignment.assign_leads(lead_ids=[x.pk for x in leads])
+    # decided (owner, log) but not finished (still MQL, no task)
+    assert owners(leads) == [rep.pk] * 3
+    assert set(Lead.objects.values_list("stage", flat=True)) == {"mql"}
+    assert Activity.objects.exists() is False
+    monkeypatch.setattr(assignment, "finish_assignments", real)
+    assert assignment.assign_leads().finished == 3
+    assert assignment.assign_leads().finished == 0
+    assert set(Lead.objects.values_list("stage", flat=True)) == {"srl"}
+    assert Activity.objects.filter(kind="task", owner=rep).count() == 3
+    assert Notification.objects.filter(recipient=rep, verb="lead_assigned").count() == 1
+    assert AssignmentLog.objects.count() == 3
