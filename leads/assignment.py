@@ -7,7 +7,12 @@ How concurrency is handled (PostgreSQL):
    two workers cannot deadlock) and only THEN reads the rotation cursor, the reps' availability
    and their open-lead counts. Everything a cap or a rotation depends on is therefore read
    after the previous holder committed: no rep goes over cap, the rotation stays strict.
-3. Writes are set-based (one UPDATE / INSERT per table per batch) and commit with the lock.
+3. It writes only the decisions (owners, log, cursors) and commits, releasing the lock.
+4. A second transaction, outside the lock and so in parallel across workers, finishes the
+   batch: SRL via transition_leads, first-contact tasks, rep notifications. It only acts on
+   leads it actually moved, so a retry or the sweep's recovery of a worker that died between
+   the two transactions creates nothing twice.
+Writes are set-based (one UPDATE / INSERT per table per batch).
 
 On SQLite there are no advisory locks; `BEGIN IMMEDIATE` (see crm.env.sqlite_config)
 serialises writers, which gives the same guarantees with one writer at a time.
