@@ -179,6 +179,7 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @require_POST
 def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete a rule (its log rows keep the rule's name)."""
     _require_manager(request)
     rule = get_object_or_404(AssignmentRule, pk=pk)
     assignment.delete_rule(rule=rule)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
@@ -226,8 +227,6 @@ def update_sweep_settings(*, values: dict[str, int | None]) -> OrgSettings:
     for name, value in values.items():
         setattr(org, name, value)
     if org.zombie_lead_days < 1:
-        from django.core.exceptions import ValidationError
-
         raise ValidationError({"zombie_lead_days": "At least one day."})
     org.full_clean()
     org.save(update_fields=[*values, "updated_at"])

@@ -231,3 +231,19 @@ def test_unassignable_banner_tells_managers_how_many_leads_wait(client, manager)
     UserFactory(role="rep")
     client.force_login(manager)
     assert "2 MQL leads waiting" in client.get(reverse("routing:index")).content.decode()
+
+
+def test_zero_zombie_days_is_refused_by_the_service(client, admin_user):
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("routing:sweeps"),
+        {
+            "first_contact_sla_minutes": 7,
+            "sla_escalation_minutes": 30,
+            "stale_escalate_after_days": 3,
+            "zombie_lead_days": 0,
+        },
+    )
+    assert response.status_code == 422
+    assert "At least one day." in response.content.decode()
+    assert OrgSettings.load().first_contact_sla_minutes == 5
