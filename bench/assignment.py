@@ -84,6 +84,7 @@ def main() -> None:
     processes = [context.Process(target=worker, args=(barrier,)) for _ in range(WORKERS)]
     for process in processes:
         process.start()
+    load_before = os.getloadavg()[0]
     barrier.wait()
     started = time.perf_counter()
     for process in processes:
@@ -117,6 +118,8 @@ def main() -> None:
             "moved_to_srl": Lead.objects.filter(stage="srl").count(),
             "first_contact_tasks": Activity.objects.filter(kind="task").count(),
             "failed_workers": len(failed),
+            # The machine is shared: the 1-minute load average says how contended the run was.
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
             "targets": {"assignments_per_s": 2000, "duplicates": 0, "spread": 1, "over_cap": 0},
         },
     )
