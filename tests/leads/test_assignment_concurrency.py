@@ -38,12 +38,14 @@ def _run_workers() -> list[int]:
     return [process.exitcode for process in processes]
 
 
-def _setup(*, leads: int, reps: int, cap: int) -> tuple[AssignmentRule, list[User]]:
+def _setup(
+    *, leads: int, reps: int, cap: int, method: str = "round_robin"
+) -> tuple[AssignmentRule, list[User]]:
     team = TeamFactory(name="Inside sales")
     users = User.objects.bulk_create(
         User(username=f"cc_rep{i}", role="rep", team=team, max_open_leads=cap) for i in range(reps)
     )
-    rule = AssignmentRule.objects.create(name="Everyone", target_team=team)
+    rule = AssignmentRule.objects.create(name="Everyone", target_team=team, method=method)
     Lead.objects.bulk_create(
         (Lead(email=f"cc{i}@example.com", stage="mql") for i in range(leads)), batch_size=2000
     )
@@ -90,3 +92,21 @@ def test_eight_workers_never_push_a_rep_over_cap():
     assert len(per_rep) == 20
     assert Lead.objects.filter(owner__isnull=True, unassignable_at__isnull=False).count() == 1000
     assert AssignmentLog.objects.count() == 1000
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_eight_workers_load_balance_evenly_from_uneven_starting_loads():
+    # given 20 reps, five of whom already hold 10 open leads, and 1,000 new MQLs
+    _, users = _setup(leads=1000, reps=20, cap=500, method="load_balanced")
+    Lead.objects.bulk_create(
+        Lead(email=f"held{u.pk}-{i}@example.com", stage="srl", owner=u)
+        for u in users[:5]
+        for i in range(10)
+    )
+    # when
+    assert _run_workers() == [0] * WORKERS
+    # then the loads ended level: (1,000 + 50) / 20 = 52.5 → everyone at 52 or 53
+    per_rep = list(Lead.objects.values("owner").annotate(n=Count("pk")).values_list("n", flat=True))
+    assert sorted(set(per_rep)) == [52, 53]
+    assert AssignmentLog.objects.values("lead").distinct().count() == 1000
