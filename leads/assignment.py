@@ -77,6 +77,8 @@ class Plan:
 
 @dataclass
 class AssignmentResult:
+    """What one `assign_leads` call did (the sweep's JobRun counts)."""
+
     claimed: int = 0
     assigned: int = 0
     unassignable: int = 0
