@@ -396,33 +396,35 @@ def finish_assignments(*, lead_ids: list[int], sla_minutes: int) -> int:
     moved = transition_leads(lead_ids=lead_ids, to=Lead.Lifecycle.SRL, by=None, notify_owner=False)
     if not moved:
         return 0
+    # Plain tuples, not model instances: this runs for every routed lead.
     leads = list(
-        Lead.objects.filter(pk__in=moved)
-        .select_related("owner")
-        .only(
+        Lead.objects.filter(pk__in=moved).values_list(
             "pk",
             "first_name",
             "last_name",
             "email",
             "assigned_at",
-            "owner__id",
+            "owner_id",
             "owner__remind_before_minutes",
         )
     )
     now = timezone.now()
     rows = []
-    for lead in leads:
-        due_at = lead.assigned_at + timedelta(minutes=sla_minutes)
-        remind_at = due_at - timedelta(minutes=lead.owner.remind_before_minutes)
+    by_rep: dict[int, list[tuple[int, str]]] = defaultdict(list)
+    for pk, first_name, last_name, email, assigned_at, owner_id, remind_before in leads:
+        label = f"{first_name} {last_name}".strip() or email  # as str(Lead)
+        by_rep[owner_id].append((pk, label))
+        due_at = assigned_at + timedelta(minutes=sla_minutes)
+        remind_at = due_at - timedelta(minutes=remind_before)
         rows.append(
             {
                 "created_at": now,
                 "updated_at": now,
                 "kind": Activity.Kind.TASK.value,
-                "subject": f"{FIRST_CONTACT_SUBJECT}: {lead}"[:200],
+                "subject": f"{FIRST_CONTACT_SUBJECT}: {label}"[:200],
                 "body": "",
-                "owner_id": lead.owner_id,
-                "lead_id": lead.pk,
+                "owner_id": owner_id,
+                "lead_id": pk,
                 "due_at": due_at,
                 # The assignment notification is the first nudge; a reminder only makes
                 # sense when it would come later than that.
@@ -430,15 +432,12 @@ def finish_assignments(*, lead_ids: list[int], sla_minutes: int) -> int:
             }
         )
     _insert_rows(Activity, rows)
-    by_rep: dict[int, list[Lead]] = defaultdict(list)
-    for lead in leads:
-        by_rep[lead.owner_id].append(lead)
     notifications = []
     for rep_id, rep_leads in by_rep.items():
         if len(rep_leads) == 1:
-            lead = rep_leads[0]
-            message = f"New lead assigned to you: {lead}. First contact due in {sla_minutes} min."
-            url = f"/leads/{lead.pk}/"
+            pk, label = rep_leads[0]
+            message = f"New lead assigned to you: {label}. First contact due in {sla_minutes} min."
+            url = f"/leads/{pk}/"
         else:
             count = len(rep_leads)
             message = f"{count} new leads assigned to you. First contact due in {sla_minutes} min."
