@@ -85,6 +85,7 @@ class AssignmentResult:
     newly_unassignable: int = 0
     batches: int = 0
     finished: int = 0
+    recovered: int = 0
 
 
 @dataclass
@@ -473,7 +474,7 @@ def assign_leads(
     if ids is None:
         stragglers = list(_assigned_but_unfinished().order_by("pk").values_list("pk", flat=True))
         for start in range(0, len(stragglers), batch_size):
-            result.finished += finish_assignments(
+            result.recovered += finish_assignments(
                 lead_ids=stragglers[start : start + batch_size], sla_minutes=sla
             )
     rules = active_rules()

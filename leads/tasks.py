@@ -32,6 +32,7 @@ def assign_unassigned_leads_task() -> dict[str, int]:
             assigned=result.assigned,
             unassignable=result.unassignable,
             newly_unassignable=result.newly_unassignable,
+            recovered=result.recovered,
         )
     return counts
 

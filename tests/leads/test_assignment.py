@@ -265,8 +265,8 @@ def test_worker_dying_between_decide_and_finish_is_recovered_by_the_sweep_exactl
     assert set(Lead.objects.values_list("stage", flat=True)) == {"mql"}
     assert Activity.objects.exists() is False
     monkeypatch.setattr(assignment, "finish_assignments", real)
-    assert assignment.assign_leads().finished == 3
-    assert assignment.assign_leads().finished == 0
+    assert assignment.assign_leads().recovered == 3
+    assert assignment.assign_leads().recovered == 0
     assert set(Lead.objects.values_list("stage", flat=True)) == {"srl"}
     assert Activity.objects.filter(kind="task", owner=rep).count() == 3
     assert Notification.objects.filter(recipient=rep, verb="lead_assigned").count() == 1
