@@ -271,3 +271,21 @@ def test_worker_dying_between_decide_and_finish_is_recovered_by_the_sweep_exactl
     assert Activity.objects.filter(kind="task", owner=rep).count() == 3
     assert Notification.objects.filter(recipient=rep, verb="lead_assigned").count() == 1
     assert AssignmentLog.objects.count() == 3
+
+
+def test_routing_sweep_task_writes_a_job_run():
+    from crm.models import JobRun
+    from leads.tasks import assign_unassigned_leads_task
+
+    team, _, _ = make_team("Sales", reps=1, max_open_leads=1)
+    AssignmentRuleFactory(name="All", target_team=team)
+    MqlLeadFactory.create_batch(2)
+    assign_unassigned_leads_task()
+    run = JobRun.objects.get(job="assign_unassigned_leads")
+    assert run.status == "ok"
+    assert run.counts == {
+        "assigned": 1,
+        "unassignable": 1,
+        "newly_unassignable": 1,
+        "recovered": 0,
+    }
