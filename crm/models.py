@@ -432,3 +432,40 @@ class OrgSettings(models.Model):
     def load(cls) -> OrgSettings:
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class ReminderDelivery(models.Model):
+    """One task reminder, delivered once: the unique (activity, due_at) pair makes a second
+    in-app send impossible, whatever workers die or retry.
+
+    The in-app notification is written in the same transaction as this row; the e-mail is sent
+    afterwards by the reminder sweeper (claimed with SKIP LOCKED, `emailed_at` set on success,
+    `attempts` counted), never through a broker message that a wiped broker could lose.
+    """
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="reminders")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    due_at = models.DateTimeField(help_text="The reminder time (the task's remind_at).")
+    sent_at = models.DateTimeField(help_text="When the in-app reminder was created.")
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="E-mail attempts.")
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "due_at"], name="reminder_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["sent_at"], name="reminder_email_pending", condition=Q(emailed_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.activity_id} @ {self.due_at:%Y-%m-%d %H:%M}"

@@ -141,7 +141,32 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": 3600},
     },
     # --- leads / workers ---
+    "assign-unassigned-leads": {
+        "task": "leads.tasks.assign_unassigned_leads_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-due-reminders": {
+        "task": "crm.tasks.send_due_reminders_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "check-first-contact-sla": {
+        "task": "leads.tasks.check_first_contact_sla_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "recycle-zombie-leads": {
+        "task": "leads.tasks.recycle_zombie_leads_task",
+        "schedule": crontab(minute=41, hour=2),
+        "options": {"expires": 3600},
+    },
     # --- pipeline / workers ---
+    "sweep-stale-opportunities": {
+        "task": "pipeline.stale_tasks.sweep_stale_opportunities_task",
+        "schedule": crontab(minute=23),
+        "options": {"expires": 3300},
+    },
     # --- scoring ---
     # --- forecasting ---
     "forecast-weekly-snapshot": {

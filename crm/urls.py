@@ -22,6 +22,7 @@ crm_patterns = [
 urlpatterns = [
     path("", include((crm_patterns, "crm"))),
     path("", include("crm.settings_urls")),
+    path("settings/routing/", include("leads.assignment_urls")),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

@@ -219,3 +219,6 @@ class LeadTransition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lead_id}: {self.from_stage} → {self.to_stage}"
+
+
+from leads.routing_models import AssignmentLog, AssignmentRule  # noqa: E402, F401  (workers: routing)
