@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import factory
-import pytest
 from django.utils import timezone
 
 from leads.models import AssignmentRule, Lead
@@ -46,14 +45,3 @@ def make_team(name: str, *, reps: int, manager: bool = True, **rep_fields: objec
         for i in range(reps)
     ]
     return team, members, boss
-
-
-@pytest.fixture(autouse=True)
-def eager_celery():
-    """Run tasks inline. (tests/conftest.py sets `task_always_eager`, but with the CELERY
-    namespace Django's CELERY_TASK_ALWAYS_EAGER shadows that key, so it has no effect.)"""
-    from crm.celery import app
-
-    app.conf.update(CELERY_TASK_ALWAYS_EAGER=True, CELERY_TASK_EAGER_PROPAGATES=True)
-    yield
-    app.conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_TASK_EAGER_PROPAGATES=False)

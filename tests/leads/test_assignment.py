@@ -13,10 +13,9 @@ from leads import assignment
 from leads.models import AssignmentLog, AssignmentRule, Lead, LeadTransition
 from leads.services import transition_leads
 from tests.factories import LeadFactory, UserFactory
-from tests.leads.routing_factories import (  # noqa: F401 -- eager_celery is a fixture
+from tests.leads.routing_factories import (
     AssignmentRuleFactory,
     MqlLeadFactory,
-    eager_celery,
     make_team,
 )
 

@@ -13,7 +13,6 @@ from crm.models import Activity, User
 from leads.assignment import assign_leads
 from leads.models import AssignmentLog, AssignmentRule, Lead, LeadTransition
 from tests.factories import TeamFactory
-from tests.leads.routing_factories import eager_celery  # noqa: F401 -- autouse fixture
 
 WORKERS = 8
 

@@ -12,10 +12,9 @@ from crm.models import JobRun, OrgSettings
 from leads.models import AssignmentLog, AssignmentRule, Lead
 from pipeline.stale import STALE_REASON, auto_close_stale_opportunities
 from tests.factories import OpportunityFactory, UserFactory
-from tests.leads.routing_factories import (  # noqa: F401 -- eager_celery is a fixture
+from tests.leads.routing_factories import (
     AssignmentRuleFactory,
     MqlLeadFactory,
-    eager_celery,
     make_team,
 )
 

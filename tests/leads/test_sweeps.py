@@ -14,7 +14,7 @@ from leads.models import Lead, LeadReason, LeadTransition
 from leads.sweeps import check_first_contact_sla, recycle_zombie_leads, sla_attainment
 from leads.tasks import check_first_contact_sla_task, recycle_zombie_leads_task
 from tests.factories import LeadFactory
-from tests.leads.routing_factories import MqlLeadFactory, eager_celery  # noqa: F401
+from tests.leads.routing_factories import MqlLeadFactory
 
 pytestmark = pytest.mark.django_db
 

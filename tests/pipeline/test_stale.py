@@ -16,7 +16,6 @@ from pipeline.services import create_opportunity
 from pipeline.stale import STALE_REASON, reopen_opportunity, sweep_stale_opportunities
 from pipeline.stale_tasks import sweep_stale_opportunities_task
 from tests.factories import PipelineFactory
-from tests.leads.routing_factories import eager_celery  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
