@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F, QuerySet
+from django.urls import reverse
 
 from crm.models import Activity, Notification, ReminderDelivery
 
@@ -89,7 +90,7 @@ def deliver_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> tuple[in
 def _url(task: Activity) -> str:
     if task.lead_id:
         return f"/leads/{task.lead_id}/"
-    return f"/pipeline/deals/{task.opportunity_id}/"
+    return reverse("pipeline:opportunity", args=[task.opportunity_id])
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Activity, Notification, OrgSettings, User
@@ -72,7 +73,7 @@ def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) ->
                             recipient_id=deal.owner_id,
                             verb="deal_stale",
                             message=f"{deal} has had no activity for {stage.rot_after_days} days in {stage}.",
-                            url=f"/pipeline/deals/{deal.pk}/",
+                            url=reverse("pipeline:opportunity", args=[deal.pk]),
                         )
                         for deal in deals
                     ]
@@ -117,7 +118,7 @@ def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH
                         recipient_id=manager_id,
                         verb="deal_stale_escalated",
                         message=f"{deal} ({deal.owner}) has been stale for {days} days.",
-                        url=f"/pipeline/deals/{deal.pk}/",
+                        url=reverse("pipeline:opportunity", args=[deal.pk]),
                     )
                     for deal in deals
                     if (manager_id := _manager_of(deal.owner))
@@ -248,14 +249,3 @@ def sweep_stale_opportunities(*, now: datetime) -> dict[str, int]:
     counts |= escalate_stale_opportunities(now=now)
     counts |= auto_close_stale_opportunities(now=now)
     return dict(counts)
-
-
-def opportunities_with_overdue_tasks(*, opportunity_ids: list[int], now: datetime) -> set[int]:
-    """Of `opportunity_ids`, the deals with an open task past its due time (one query): the
-    board shows these with a dot. The caller has already scoped the ids to the user."""
-    return set(
-        Activity.objects.open_tasks()
-        .filter(opportunity_id__in=opportunity_ids, due_at__lt=now)
-        .values_list("opportunity_id", flat=True)
-        .distinct()
-    )

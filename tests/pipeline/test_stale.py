@@ -133,12 +133,3 @@ def test_flagging_runs_in_constant_queries(rep, django_assert_max_num_queries):
         with django_assert_max_num_queries(30):
             sweep(day(5 + size))
     assert Opportunity.objects.filter(is_stale=True).count() == 32
-
-
-def test_overdue_task_selector_names_deals_for_the_board_dot(deal, rep):
-    from pipeline.stale import opportunities_with_overdue_tasks
-
-    with time_machine.travel(T0, tick=False):
-        create_activity(by=rep, kind="task", subject="Send quote", opportunity=deal, due_at=day(1))
-    assert opportunities_with_overdue_tasks(opportunity_ids=[deal.pk], now=day(0.5)) == set()
-    assert opportunities_with_overdue_tasks(opportunity_ids=[deal.pk], now=day(2)) == {deal.pk}
