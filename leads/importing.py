@@ -11,6 +11,7 @@ then sees the winner's rows as updates.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,6 +73,8 @@ READ_ONLY_FIELDS = frozenset(
 EXTERNAL_ID_MAX = Lead._meta.get_field("external_id").max_length or 100
 EMAIL_MAX = Lead._meta.get_field("email").max_length or 254
 SOURCES = frozenset(Lead.Source.values)
+
+logger = logging.getLogger(__name__)
 
 
 class BatchTooLarge(Exception):
@@ -301,9 +304,11 @@ def _upsert_with_retry(
         except IntegrityError:
             if attempt == attempts - 1:
                 raise
+            logger.info("lead import lost a key race to a concurrent import; retrying")
         except OperationalError as error:  # a deadlock between two batches: same remedy
             if "deadlock" not in str(error).lower() or attempt == attempts - 1:
                 raise
+            logger.info("lead import deadlocked with a concurrent import; retrying")
         for index in valid:
             results[index].update(status="failed", id=None, errors={})
 
