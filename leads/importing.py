@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from crm.models import User
@@ -342,7 +344,7 @@ def _upsert(
         User.objects.filter(pk__in=owner_ids, is_active=True).values_list("pk", flat=True)
     )
     now = timezone.now()
-    to_create: list[tuple[int, Lead]] = []
+    to_create: list[tuple[int, dict[str, Any]]] = []
     to_update: list[Lead] = []
     update_fields: set[str] = set()
     for index, clean in valid.items():
@@ -360,9 +362,12 @@ def _upsert(
             result.update(status="failed", id=None, errors=errors)
             continue
         if lead is None:
-            lead = Lead(source=Lead.Source.IMPORT, created_at=now, updated_at=now)
-            _apply(lead, clean)
-            to_create.append((index, lead))
+            values = {"source": Lead.Source.IMPORT, **clean}
+            if "attributes" in values:
+                values["attributes"] = merge_attributes({}, values["attributes"])
+            if "owner" in values:
+                values["owner_id"] = values.pop("owner")
+            to_create.append((index, values))
             continue
         try:
             changed = _apply(lead, clean)
@@ -384,9 +389,84 @@ def _upsert(
     if to_create:
         # Insert in key order so two batches inserting overlapping keys take the unique-index
         # locks in the same order (the second waits, then fails over to the retry above).
-        to_create.sort(key=lambda pair: getattr(pair[1], match_on))
-        Lead.objects.bulk_create([lead for _, lead in to_create])
-        for index, lead in to_create:
-            results[index].update(status="created", id=lead.pk)
+        to_create.sort(key=lambda pair: pair[1][match_on])
+        ids = _insert([values for _, values in to_create], now=now)
+        for (index, _values), pk in zip(to_create, ids, strict=True):
+            results[index].update(status="created", id=pk)
     if to_update:
-        Lead.objects.bulk_update(to_update, [*sorted(update_fields), "updated_at"])
+        _update(to_update, [*sorted(update_fields), "updated_at"])
+
+
+def _insert(rows: list[dict[str, Any]], *, now: datetime) -> list[int]:
+    """INSERT new leads (each a dict of sent values; the rest take the model defaults) and
+    return their ids in order.
+
+    On PostgreSQL one `INSERT … SELECT FROM unnest(arrays)` statement: one bound array per
+    column instead of 50 parameters per row, which keeps a 1,000-lead batch cheap to send and
+    to plan. Elsewhere Django's bulk_create.
+    """
+    if connection.vendor != "postgresql":
+        leads = [Lead(created_at=now, updated_at=now, **values) for values in rows]
+        Lead.objects.bulk_create(leads)
+        return [lead.pk for lead in leads]
+    columns, casts, arrays = [], [], []
+    for model_field, default in _insert_defaults():
+        name = model_field.attname
+        if name in ("created_at", "updated_at"):
+            values: list[Any] = [now] * len(rows)
+        else:
+            values = [row.get(name, default) for row in rows]
+        if isinstance(model_field, models.JSONField):
+            values = [json.dumps(v) for v in values]
+        columns.append(connection.ops.quote_name(model_field.column))
+        casts.append(f"%s::{_array_type(model_field)}[]")
+        arrays.append(values)
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(Lead._meta.db_table)} ({', '.join(columns)}) "
+        f"SELECT * FROM unnest({', '.join(casts)}) RETURNING id, email"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+        by_email = {email: pk for pk, email in cursor.fetchall()}
+    return [by_email[row["email"]] for row in rows]
+
+
+@lru_cache(maxsize=1)
+def _insert_defaults() -> list[tuple[models.Field, Any]]:
+    """Every stored lead column but the id, with the value a new lead gets when not sent."""
+    return [(f, f.get_default()) for f in Lead._meta.concrete_fields if not f.primary_key]
+
+
+def _array_type(field: models.Field) -> str:
+    if isinstance(field, models.ForeignKey):
+        return "bigint"
+    if isinstance(field, models.JSONField):
+        return "jsonb"
+    db_type = field.db_type(connection) or "text"
+    return db_type.split(" ")[0] if not db_type.startswith("timestamp") else "timestamptz"
+
+
+def _update(leads: list[Lead], names: list[str]) -> None:
+    """Write `names` of these (locked) leads. PostgreSQL: one `UPDATE … FROM unnest(arrays)`;
+    elsewhere bulk_update. Each row gets its own values for every listed field: the rows were
+    read under lock, so a field this record did not change is written back unchanged."""
+    if connection.vendor != "postgresql":
+        Lead.objects.bulk_update(leads, names)
+        return
+    fields = [Lead._meta.get_field(name) for name in names]
+    arrays: list[list[Any]] = [[lead.pk for lead in leads]]
+    for model_field in fields:
+        values = [getattr(lead, model_field.attname) for lead in leads]
+        if isinstance(model_field, models.JSONField):
+            values = [json.dumps(v) for v in values]
+        arrays.append(values)
+    quote = connection.ops.quote_name
+    aliases = [f"v{i}" for i in range(len(fields))]
+    sets = ", ".join(f"{quote(f.column)} = v.{a}" for f, a in zip(fields, aliases, strict=True))
+    casts = ", ".join(["%s::bigint[]", *[f"%s::{_array_type(f)}[]" for f in fields]])
+    sql = (
+        f"UPDATE {quote(Lead._meta.db_table)} AS t SET {sets} "
+        f"FROM unnest({casts}) AS v(id, {', '.join(aliases)}) WHERE t.id = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
