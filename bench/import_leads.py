@@ -80,17 +80,28 @@ def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
         ],
         cwd=ROOT,
         env=env,
+        stdout=subprocess.DEVNULL,
     )
     import requests
 
-    for _ in range(100):
+    for _ in range(60):
         try:
-            requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1)
+            requests.get(f"http://127.0.0.1:{PORT}/healthz", timeout=10)
             return process
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    process.terminate()
+        except requests.RequestException:
+            time.sleep(0.5)
+    stop(process)
     raise SystemExit("gunicorn did not start")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGINT = gunicorn's quick shutdown; kill if it lingers (idle keep-alive clients)."""
+    server.send_signal(2)
+    try:
+        server.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=10)
 
 
 def post_all(bodies: list[bytes], token: str) -> tuple[float, list[float], dict[str, int]]:
@@ -114,6 +125,8 @@ def post_all(bodies: list[bytes], token: str) -> tuple[float, list[float], dict[
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
         outcomes = list(pool.map(post, range(len(bodies))))
     wall = time.perf_counter() - started
+    for session in sessions:
+        session.close()
     for _, body in outcomes:
         for key in totals:
             totals[key] += body[key]
@@ -190,8 +203,7 @@ def main() -> None:
         wall_again, latencies_again, totals_again = post_all(bodies, token)
         rows_after_repost = Lead.objects.count()
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop(server)
     connection.close()
     total = BATCHES * BATCH_SIZE
     ceiling = copy_ceiling(total)
