@@ -417,7 +417,8 @@ def _insert(rows: list[dict[str, Any]], *, now: datetime) -> list[int]:
         else:
             values = [row.get(name, default) for row in rows]
         if isinstance(model_field, models.JSONField):
-            values = [json.dumps(v) for v in values]
+            unsent = json.dumps(default)  # most rows leave score_breakdown etc. at the default
+            values = [unsent if v is default else json.dumps(v) for v in values]
         columns.append(connection.ops.quote_name(model_field.column))
         casts.append(f"%s::{_array_type(model_field)}[]")
         arrays.append(values)

@@ -60,7 +60,8 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "bulk_form": forms.BulkActionForm(user=request.user),
         "stages": Lead.Lifecycle,
     }
-    is_fragment = request.htmx and not request.htmx.boosted
+    is_fragment = bool(request.htmx and not request.htmx.boosted)
+    context["is_fragment"] = is_fragment
     return render(request, "leads/_table.html" if is_fragment else "leads/list.html", context)
 
 
