@@ -22,7 +22,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
-from crm.models import User
+from crm.models import User, users_visible_to
 from leads.models import Lead
 
 MAX_BATCH = 1000
@@ -340,9 +340,18 @@ def _upsert(
         Lead.objects.filter(**{f"{other}__in": other_values}).values_list(other, "pk")
     )
     owner_ids = {c["owner"] for c in valid.values() if c.get("owner") is not None}
+    # Only owners the importer could assign by hand (marketing and admins: anyone active).
     known_owners = set(
-        User.objects.filter(pk__in=owner_ids, is_active=True).values_list("pk", flat=True)
+        users_visible_to(by).filter(pk__in=owner_ids).values_list("pk", flat=True)
+        if owner_ids
+        else []
     )
+    # A match the importer may not see is refused, never silently updated (visibility scope).
+    sees_all = by.is_admin or by.role == User.Role.MARKETING
+    hidden: set[int] = set()
+    if existing and not sees_all:
+        visible = Lead.objects.visible_to(by).filter(pk__in=[x.pk for x in existing.values()])
+        hidden = {x.pk for x in existing.values()} - set(visible.values_list("pk", flat=True))
     now = timezone.now()
     to_create: list[tuple[int, dict[str, Any]]] = []
     to_update: list[Lead] = []
@@ -351,8 +360,15 @@ def _upsert(
         result = results[index]
         lead = existing.get(clean[match_on])
         errors: dict[str, list[str]] = {}
+        if lead is not None and lead.pk in hidden:
+            result.update(
+                status="failed",
+                id=None,
+                errors={match_on: ["A lead with this key exists and is not yours to update."]},
+            )
+            continue
         if clean.get("owner") is not None and clean["owner"] not in known_owners:
-            errors["owner"] = ["No active user with this id."]
+            errors["owner"] = ["No active user with this id that you may assign."]
         holder = owner_of_other.get(clean.get(other)) if clean.get(other) is not None else None
         if holder is not None and (lead is None or holder != lead.pk):
             errors[other] = [f"Already used by another lead (id {holder})."]
@@ -367,6 +383,8 @@ def _upsert(
                 values["attributes"] = merge_attributes({}, values["attributes"])
             if "owner" in values:
                 values["owner_id"] = values.pop("owner")
+            elif not sees_all:  # a rep's or manager's import stays visible to them
+                values["owner_id"] = by.pk
             to_create.append((index, values))
             continue
         try:

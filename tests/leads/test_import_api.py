@@ -241,3 +241,30 @@ def test_import_query_count_is_constant_in_batch_size(api, is_postgres):
         inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "leads_lead"')]
         assert len(queries) - len(inserts) <= 13
         assert len(inserts) == 1 if is_postgres else len(inserts) <= size // 20 + 1
+
+
+def test_rep_token_cannot_update_a_lead_outside_their_scope(client, rep, other_rep):
+    theirs = LeadFactory(email="theirs@x.example", owner=other_rep, title="CTO")
+    token = make_token(rep, ["leads:write"])
+    response = client.post(
+        URL,
+        {"match_on": "email", "leads": [{"email": "theirs@x.example", "title": "Hacked"}]},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 207
+    assert response.json()["results"][0]["status"] == "failed"
+    theirs.refresh_from_db()
+    assert theirs.title == "CTO"
+
+
+def test_rep_cannot_import_leads_for_another_team(client, rep, other_rep):
+    token = make_token(rep, ["leads:write"])
+    response = client.post(
+        URL,
+        {"match_on": "email", "leads": [lead_payload(1, owner=other_rep.pk)]},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.json()["results"][0]["errors"]["owner"]
+    assert Lead.objects.exists() is False
