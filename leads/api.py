@@ -137,7 +137,7 @@ class LeadFilter(django_filters.FilterSet):
         fields = ["stage", "owner", "source", "score_min", "updated_since", "search"]
 
     def filter_search(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
-        return queryset.filter(selectors.search_q(value)) if value.strip() else queryset
+        return selectors.search(queryset, value)
 
 
 def _body_digest(data: Any) -> str:
