@@ -177,7 +177,7 @@ def clean_lead_fields(data: Any, *, partial: bool = True) -> tuple[dict[str, Any
         elif name == "attributes":
             if not isinstance(value, dict):
                 errors[name] = ["Expected a JSON object."]
-            elif len(json.dumps(value, separators=(",", ":"))) > MAX_ATTRIBUTES_BYTES:
+            elif not _surely_small(value) and _json_size(value) > MAX_ATTRIBUTES_BYTES:
                 errors[name] = ["At most 16 KB of custom attributes."]
             else:
                 clean[name] = value
@@ -201,6 +201,26 @@ def clean_lead_fields(data: Any, *, partial: bool = True) -> tuple[dict[str, Any
     return clean, errors
 
 
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":")))
+
+
+def _surely_small(value: dict[str, Any]) -> bool:
+    """Cheap proof that a flat object serialises under 16 KB (≤ 32 keys, short keys and
+    values, each char at most 6 bytes escaped), so most records skip the exact json.dumps."""
+    if len(value) > 32:
+        return False
+    for key, item in value.items():
+        if len(key) > 40:
+            return False
+        if isinstance(item, str):
+            if len(item) > 40:
+                return False
+        elif not isinstance(item, int | float | bool | None):
+            return False
+    return True
+
+
 def merge_attributes(current: dict[str, Any], sent: dict[str, Any]) -> dict[str, Any]:
     """Shallow merge: sent keys replace, a key sent as null is removed, others are kept."""
     merged = {**current, **sent}
@@ -218,7 +238,7 @@ def _apply(lead: Lead, values: dict[str, Any]) -> list[str]:
             continue
         if name == "attributes":
             value = merge_attributes(lead.attributes or {}, value)
-            if len(json.dumps(value, separators=(",", ":"))) > MAX_ATTRIBUTES_BYTES:
+            if _json_size(value) > MAX_ATTRIBUTES_BYTES:
                 raise ValidationError({"attributes": ["At most 16 KB of custom attributes."]})
         if getattr(lead, name) != value:
             setattr(lead, name, value)

@@ -268,3 +268,19 @@ def test_rep_cannot_import_leads_for_another_team(client, rep, other_rep):
     )
     assert response.json()["results"][0]["errors"]["owner"]
     assert Lead.objects.exists() is False
+
+
+def test_attributes_over_16_kb_fail_the_record(api):
+    many = {f"key{i}": "v" for i in range(3000)}
+    body = api(
+        {
+            "match_on": "email",
+            "leads": [
+                lead_payload(1, attributes={"blob": "x" * 17_000}),
+                lead_payload(2, attributes=many),
+                lead_payload(3, attributes={"plan": "pro", "seats": 5, "trial": True}),
+            ],
+        }
+    ).json()
+    assert [r["status"] for r in body["results"]] == ["failed", "failed", "created"]
+    assert body["results"][0]["errors"] == {"attributes": ["At most 16 KB of custom attributes."]}
