@@ -124,3 +124,11 @@ def test_list_query_count_is_constant(client, marketing, rep, django_assert_max_
         with django_assert_max_num_queries(4):
             response = client.get("/api/v1/leads/", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 200
+
+
+def test_openapi_schema_documents_the_lead_endpoints(client, admin_user):
+    client.force_login(admin_user)
+    schema = client.get("/api/schema/", headers={"Accept": "application/json"}).content.decode()
+    for path in ("/api/v1/leads/import/", "/api/v1/leads/{id}/transition/", "/api/v1/leads/"):
+        assert path in schema
+    assert "Idempotency-Key" in schema

@@ -209,3 +209,18 @@ def test_add_task_and_edit(client, rep):
     client.post(reverse("leads:edit", args=[lead.pk]), {**data, "title": "CEO"})
     lead.refresh_from_db()
     assert lead.title == "CEO"
+
+
+def test_lead_page_query_count_is_constant_in_timeline_length(
+    client, rep, django_assert_max_num_queries
+):
+    lead = LeadFactory(owner=rep, stage="mql")
+    client.force_login(rep)
+    for size in (2, 40):
+        ActivityFactory.create_batch(size, lead=lead, owner=rep)
+        LeadTransition.objects.bulk_create(
+            LeadTransition(lead=lead, from_stage="new", to_stage="mql", at=lead.created_at, by=rep)
+            for _ in range(size)
+        )
+        with django_assert_max_num_queries(16):
+            assert client.get(reverse("leads:detail", args=[lead.pk])).status_code == 200
