@@ -196,6 +196,7 @@ def main() -> None:
         "LOG_LEVEL": "WARNING",
     }
     bodies = make_batches("bench")
+    load_before = os.getloadavg()[0]
     server = start_gunicorn(env)
     try:
         wall, latencies, totals = post_all(bodies, token)
@@ -231,6 +232,8 @@ def main() -> None:
         "rows_equal": rows_first == rows_after_repost == total,
         "copy_ceiling_rows_per_s": round(ceiling),
         "target": {"leads_per_s": 5000, "p95_ms": 400},
+        # The machine is shared: the 1-minute load average says how contended the run was.
+        "load_average_1m": {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)},
     }
     write_results("import_leads", figures)
     if not figures["rows_equal"]:
