@@ -352,7 +352,7 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
     upload = _upload_or_404(request, pk)
     headers, rows = csv_import.read_csv(upload.content)
     initial_map = upload.columns
-    if saved_id := request.GET.get("mapping"):
+    if (saved_id := request.GET.get("mapping", "")).isdigit():
         saved = CsvColumnMapping.objects.filter(pk=saved_id).first()
         if saved is not None:
             initial_map = {h: saved.columns.get(h, "") for h in headers}

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from leads.csv_import import auto_map
 from leads.models import CsvColumnMapping, Lead, LeadCsvUpload
-from tests.factories import LeadFactory
+from tests.factories import LeadFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -111,3 +111,20 @@ def test_empty_or_binary_files_are_form_errors(client, marketing):
 def test_reps_cannot_import(client, rep):
     client.force_login(rep)
     assert client.get(reverse("leads:import")).status_code == 403
+
+
+def test_unknown_saved_mapping_id_is_ignored(client, marketing):
+    client.force_login(marketing)
+    upload(client)
+    url = reverse("leads:import_map", args=[LeadCsvUpload.objects.get().pk])
+    assert client.get(url, {"mapping": "abc"}).status_code == 200
+    assert client.get(url, {"mapping": "999"}).status_code == 200
+
+
+def test_another_users_upload_is_404(client, marketing):
+    client.force_login(marketing)
+    upload(client)
+    the_upload = LeadCsvUpload.objects.get()
+    other = UserFactory(username="marketing_two", role="marketing")
+    client.force_login(other)
+    assert client.get(reverse("leads:import_map", args=[the_upload.pk])).status_code == 404
