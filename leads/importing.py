@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -76,6 +77,11 @@ READ_ONLY_FIELDS = frozenset(
 EXTERNAL_ID_MAX = Lead._meta.get_field("external_id").max_length or 100
 EMAIL_MAX = Lead._meta.get_field("email").max_length or 254
 SOURCES = frozenset(Lead.Source.values)
+# A strict subset of what Django's EmailValidator accepts (dot-atom user, LDH labels, alpha
+# TLD): most addresses pass this one compiled regex; the rest get the full validator.
+COMMON_EMAIL = re.compile(
+    r"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\Z"
+)
 
 logger = logging.getLogger(__name__)
 
@@ -137,6 +143,9 @@ def clean_lead_fields(data: Any, *, partial: bool = True) -> tuple[dict[str, Any
             email = normalise_email(value)
             if len(email) > EMAIL_MAX:
                 errors[name] = [f"At most {EMAIL_MAX} characters."]
+                continue
+            if COMMON_EMAIL.match(email):
+                clean[name] = email
                 continue
             try:
                 validate_email(email)
