@@ -1,4 +1,6 @@
-"""Lead lifecycle: every stage change goes through `transition_leads` (set-based)."""
+"""Lead state changes: the lifecycle (every stage change goes through `transition_leads`,
+set-based), conversion, owner assignment, BANT, edits, and the import entry point with its
+Idempotency-Key bookkeeping (the batch logic lives in `leads.importing`)."""
 
 from __future__ import annotations
 
