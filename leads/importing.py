@@ -359,13 +359,10 @@ def _upsert(
     # instead of overwriting each other's fields, and cannot deadlock on these rows.
     # Plain rows, not model instances: building 1,000 Lead objects costs more than the query.
     columns = ["pk", *[f for f in WRITABLE_FIELDS if f != "owner"], "owner_id"]
-    existing = {
-        row[match_on]: SimpleNamespace(**row)
-        for row in Lead.objects.select_for_update()
-        .filter(**{f"{match_on}__in": keys})
-        .order_by("pk")
-        .values(*columns)
-    }
+    matched = Lead.objects.filter(**{f"{match_on}__in": keys}).order_by("pk")
+    if not dry_run:  # a preview reads without locking
+        matched = matched.select_for_update()
+    existing = {row[match_on]: SimpleNamespace(**row) for row in matched.values(*columns)}
     # The other unique key must not belong to a different lead.
     other_values = [c[other] for c in valid.values() if c.get(other) is not None]
     owner_of_other = dict(
