@@ -224,3 +224,30 @@ def test_lead_page_query_count_is_constant_in_timeline_length(
         )
         with django_assert_max_num_queries(16):
             assert client.get(reverse("leads:detail", args=[lead.pk])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("role", "visible"),
+    [
+        ("rep", {"mine"}),
+        ("other_rep", {"theirs"}),
+        ("manager", {"mine", "nobody"}),
+        ("other_manager", {"theirs", "nobody"}),
+        ("marketing", {"mine", "theirs", "nobody"}),
+        ("admin_user", {"mine", "theirs", "nobody"}),
+    ],
+)
+def test_every_role_opens_exactly_the_leads_in_its_scope(
+    client, request, rep, other_rep, role, visible
+):
+    leads = {
+        "mine": LeadFactory(owner=rep),
+        "theirs": LeadFactory(owner=other_rep),
+        "nobody": LeadFactory(),
+    }
+    client.force_login(request.getfixturevalue(role))
+    listed = client.get(reverse("leads:list"), {"owner": ""}).content.decode()
+    for name, lead in leads.items():
+        status = client.get(reverse("leads:detail", args=[lead.pk])).status_code
+        assert (status == 200) is (name in visible)
+        assert (f'id="lead-{lead.pk}"' in listed) is (name in visible)
