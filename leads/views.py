@@ -25,6 +25,7 @@ from crm.models import User
 from crm.services import create_activity
 from leads import csv_import, forms, selectors, services
 from leads.models import CsvColumnMapping, Lead, LeadCsvUpload, LeadReason
+from pipeline.models import Opportunity
 
 PAGE_SIZE = 50
 
@@ -172,7 +173,11 @@ def _detail_context(request: HttpRequest, lead: Lead, **forms_: Any) -> dict[str
         "lead": lead,
         "score_panel": lead_score_panel(lead=lead),
         "timeline": selectors.lead_timeline(lead=lead),
-        "opportunities": list(lead.opportunities.select_related("stage", "pipeline")),
+        "opportunities": list(
+            Opportunity.objects.visible_to(request.user)
+            .filter(lead=lead)
+            .select_related("stage", "pipeline")
+        ),
         "next_stages": next_stages,
         "can_convert": lead.stage == Lead.Lifecycle.SQL,
         "missing_bant": lead.missing_bant(),
