@@ -141,6 +141,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": 3600},
     },
     # --- leads / workers ---
+    "purge-lead-import-records": {
+        "task": "leads.tasks.purge_import_records_task",
+        "schedule": crontab(minute=41, hour=3),
+        "options": {"expires": 3600},
+    },
     # --- pipeline / workers ---
     # --- scoring ---
     # --- forecasting ---

@@ -5,7 +5,7 @@ Idempotency-Key bookkeeping (the batch logic lives in `leads.importing`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +19,7 @@ from crm.models import Account, User, users_visible_to
 from leads.importing import BatchTooLarge as BatchTooLarge  # re-exported for callers
 from leads.importing import ImportOutcome
 from leads.importing import import_leads as _import_leads
-from leads.models import ImportIdempotencyKey, Lead, LeadTransition
+from leads.models import ImportIdempotencyKey, Lead, LeadCsvUpload, LeadTransition
 from pipeline.models import Opportunity, Pipeline
 
 
@@ -434,3 +434,15 @@ def import_leads(
 ) -> ImportOutcome:
     """See leads.importing.import_leads (the API and the CSV page both call this)."""
     return _import_leads(records=records, match_on=match_on, by=by, dry_run=dry_run)
+
+
+UPLOAD_RETENTION = timedelta(days=30)
+
+
+@transaction.atomic
+def purge_import_records(*, now: datetime) -> dict[str, int]:
+    """Delete Idempotency-Key records past their 24 h window and CSV uploads (file text and
+    failed-rows report) older than 30 days. Idempotent: a second run finds nothing."""
+    keys, _ = ImportIdempotencyKey.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).delete()
+    uploads, _ = LeadCsvUpload.objects.filter(created_at__lt=now - UPLOAD_RETENTION).delete()
+    return {"idempotency_keys": keys, "csv_uploads": uploads}
