@@ -22,6 +22,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.models import User, users_visible_to
@@ -355,19 +356,24 @@ def _upsert(
 ) -> None:
     other = "external_id" if match_on == "email" else "email"
     keys = [clean[match_on] for clean in valid.values()]
-    # Lock the matched rows in pk order: concurrent batches touching the same leads serialise
-    # instead of overwriting each other's fields, and cannot deadlock on these rows.
-    # Plain rows, not model instances: building 1,000 Lead objects costs more than the query.
+    other_values = [c[other] for c in valid.values() if c.get(other) is not None]
+    # One statement reads the leads matching either unique key, so both lookups see the same
+    # snapshot (two statements could straddle a concurrent import's commit). The rows are
+    # locked in pk order: concurrent batches touching the same leads serialise instead of
+    # overwriting each other's fields, and cannot deadlock on these rows. Plain rows, not
+    # model instances: building 1,000 Lead objects costs more than the query.
     columns = ["pk", *[f for f in WRITABLE_FIELDS if f != "owner"], "owner_id"]
-    matched = Lead.objects.filter(**{f"{match_on}__in": keys}).order_by("pk")
+    wanted = Q(**{f"{match_on}__in": keys})
+    if other_values:
+        wanted |= Q(**{f"{other}__in": other_values})
+    matched = Lead.objects.filter(wanted).order_by("pk")
     if not dry_run:  # a preview reads without locking
         matched = matched.select_for_update()
-    existing = {row[match_on]: SimpleNamespace(**row) for row in matched.values(*columns)}
+    rows = list(matched.values(*columns))
+    key_set = set(keys)
+    existing = {row[match_on]: SimpleNamespace(**row) for row in rows if row[match_on] in key_set}
     # The other unique key must not belong to a different lead.
-    other_values = [c[other] for c in valid.values() if c.get(other) is not None]
-    owner_of_other = dict(
-        Lead.objects.filter(**{f"{other}__in": other_values}).values_list(other, "pk")
-    )
+    owner_of_other = {row[other]: row["pk"] for row in rows if row[other] is not None}
     owner_ids = {c["owner"] for c in valid.values() if c.get("owner") is not None}
     # Only owners the importer could assign by hand (marketing and admins: anyone active).
     known_owners = set(
