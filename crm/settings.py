@@ -161,6 +161,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=41, hour=2),
         "options": {"expires": 3600},
     },
+    "purge-lead-import-records": {
+        "task": "leads.tasks.purge_import_records_task",
+        "schedule": crontab(minute=41, hour=3),
+        "options": {"expires": 3600},
+    },
     # --- pipeline / workers ---
     "sweep-stale-opportunities": {
         "task": "pipeline.stale_tasks.sweep_stale_opportunities_task",

@@ -221,4 +221,71 @@ class LeadTransition(models.Model):
         return f"{self.lead_id}: {self.from_stage} → {self.to_stage}"
 
 
+class ImportIdempotencyKey(models.Model):
+    """The first response to an import sent with an `Idempotency-Key` header.
+
+    Unique per (user, key): the same key and body within 24 h replays `response`; the same key
+    with another body is refused. Two racing requests with one key: the unique index lets one
+    row in, the other request replays it.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=200)
+    body_sha256 = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="import_idempotency_unique_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"
+
+
+class CsvColumnMapping(models.Model):
+    """A saved CSV column mapping (CSV header → lead field) that marketing reuses.
+
+    `columns` maps a header as it appears in the file to a lead field name ("" = skip).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    columns = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LeadCsvUpload(models.Model):
+    """One CSV file marketing uploaded on the import page, kept between the map, preview and
+    import steps (any web process can pick it up) and afterwards for its failed-rows report."""
+
+    filename = models.CharField(max_length=255)
+    content = models.TextField()
+    columns = models.JSONField(default=dict, blank=True)  # header → lead field, once mapped
+    match_on = models.CharField(max_length=16, default="email")
+    summary = models.JSONField(null=True, blank=True)  # counts after the import ran
+    failed_rows = models.JSONField(default=list, blank=True)  # [{"row": n, "errors": "…"}]
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    imported_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
 from leads.routing_models import AssignmentLog, AssignmentRule  # noqa: E402, F401  (workers: routing)

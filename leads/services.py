@@ -1,14 +1,26 @@
-"""Lead lifecycle: every stage change goes through `transition_leads` (set-based)."""
+"""Lead state changes: the lifecycle (every stage change goes through `transition_leads`,
+set-based), conversion, owner assignment, BANT, edits, and the import entry point with its
+Idempotency-Key bookkeeping (the batch logic lives in `leads.importing`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
-from crm.models import User
-from leads.models import Lead, LeadTransition
+from crm.models import Account, User, users_visible_to
+from leads.importing import BatchTooLarge as BatchTooLarge  # re-exported for callers
+from leads.importing import ImportOutcome
+from leads.importing import import_leads as _import_leads
+from leads.models import ImportIdempotencyKey, Lead, LeadCsvUpload, LeadTransition
+from pipeline.models import Opportunity, Pipeline
 
 
 class InvalidTransition(Exception):
@@ -144,3 +156,293 @@ def _notify_owners(*, lead_ids: list[int], to: str, by: User | None) -> None:
         )
     if rows:
         notify_many(rows)
+
+
+# --- Conversion (sql → converted) ----------------------------------------------------------
+
+# Free / public mail providers: a lead at gmail.com says nothing about their company, so these
+# domains never match (or create) an account by domain.
+PUBLIC_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "yahoo.com",
+        "yahoo.co.uk",
+        "yahoo.fr",
+        "ymail.com",
+        "hotmail.com",
+        "hotmail.co.uk",
+        "hotmail.fr",
+        "outlook.com",
+        "live.com",
+        "msn.com",
+        "aol.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "protonmail.com",
+        "proton.me",
+        "gmx.com",
+        "gmx.de",
+        "gmx.net",
+        "web.de",
+        "mail.com",
+        "mail.ru",
+        "yandex.ru",
+        "yandex.com",
+        "zoho.com",
+        "fastmail.com",
+        "hey.com",
+        "qq.com",
+        "163.com",
+        "126.com",
+        "orange.fr",
+        "free.fr",
+        "laposte.net",
+        "t-online.de",
+        "libero.it",
+        "btinternet.com",
+        "comcast.net",
+        "verizon.net",
+    }
+)
+
+
+def company_domain(email: str) -> str:
+    """The e-mail's domain when it can identify a company, else ""."""
+    domain = email.rpartition("@")[2].strip().lower()
+    return "" if domain in PUBLIC_MAIL_DOMAINS else domain
+
+
+def match_account(*, email: str, company: str) -> Account | None:
+    """The account a lead belongs to: same e-mail domain first, then the same company name
+    (case-insensitive). Public mail domains never match. Oldest account wins a tie."""
+    domain = company_domain(email)
+    if domain:
+        account = Account.objects.filter(domain__iexact=domain).order_by("pk").first()
+        if account is not None:
+            return account
+    name = company.strip()
+    if name:
+        return (
+            Account.objects.annotate(lower_name=Lower("name"))
+            .filter(lower_name=name.lower())
+            .order_by("pk")
+            .first()
+        )
+    return None
+
+
+@transaction.atomic
+def convert_lead(
+    *,
+    lead: Lead,
+    by: User,
+    pipeline: Pipeline,
+    amount: Decimal = Decimal("0"),
+    expected_close_date: date | None = None,
+    deal_type: str | None = None,
+    name: str = "",
+) -> Opportunity:
+    """Convert an SQL lead: create its opportunity in the pipeline's first open stage, link
+    or create the account, and move the lead to converted.
+
+    The lead row is locked first, so two concurrent conversions serialise and the second is
+    refused (a lead converts once). Everything commits together or not at all.
+    """
+    from pipeline.services import create_opportunity
+
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    allowed = locked.NEXT.get(locked.stage, frozenset())
+    if locked.stage == Lead.Lifecycle.CONVERTED:
+        raise InvalidTransition("This lead is already converted.", allowed)
+    if locked.stage != Lead.Lifecycle.SQL:
+        raise InvalidTransition(
+            f"Only SQL leads convert; this one is {locked.get_stage_display()}.", allowed
+        )
+    if pipeline.is_archived:
+        raise ValidationError({"pipeline": "That pipeline is archived."})
+    owner = locked.owner or by
+    account = locked.account or match_account(email=locked.email, company=locked.company)
+    if account is None:
+        domain = company_domain(locked.email)
+        account = Account.objects.create(
+            name=(locked.company or domain or locked.email)[:200],
+            domain=domain,
+            industry=locked.industry,
+            employee_count=locked.employee_count,
+            country=locked.country,
+            region=locked.region,
+            owner=owner,
+        )
+    opportunity = create_opportunity(
+        by=by,
+        name=name.strip() or f"{account.name} – {locked.full_name or locked.email}"[:200],
+        pipeline=pipeline,
+        owner=owner,
+        account=account,
+        lead=locked,
+        amount=amount,
+        expected_close_date=expected_close_date,
+        deal_type=deal_type or None,
+    )
+    Lead.objects.filter(pk=locked.pk).update(account=account)
+    transition_leads(lead_ids=[locked.pk], to=Lead.Lifecycle.CONVERTED, by=by)
+    return opportunity
+
+
+# --- Owners, BANT, edits ------------------------------------------------------------------
+
+
+def assignable_owners(*, user: User) -> QuerySet[User]:
+    """Who `user` may hand leads to: active reps and managers within their scope."""
+    return users_visible_to(user).filter(role__in=[User.Role.REP, User.Role.MANAGER])
+
+
+@transaction.atomic
+def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]:
+    """Give these leads (already scoped to `by` by the caller) to `owner`, set-based.
+
+    Converted leads keep their owner. The new owner gets one notification for the batch.
+    Returns the ids that changed hands.
+    """
+    if not assignable_owners(user=by).filter(pk=owner.pk).exists():
+        raise ValidationError({"owner": "You cannot assign leads to that user."})
+    now = timezone.now()
+    ids = list(
+        Lead.objects.filter(pk__in=list(lead_ids))
+        .exclude(stage=Lead.Lifecycle.CONVERTED)
+        .exclude(owner=owner)
+        .order_by("pk")
+        .select_for_update()
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return []
+    Lead.objects.filter(pk__in=ids).update(owner=owner, assigned_at=now, updated_at=now)
+    if by.pk != owner.pk:
+        from crm.services import notify
+
+        if len(ids) == 1:
+            message, url = f"{by} assigned you lead #{ids[0]}.", f"/leads/{ids[0]}/"
+        else:
+            message, url = f"{by} assigned you {len(ids)} leads.", "/leads/?owner=me"
+        notify(recipients=[owner], verb="lead_assigned", message=message, url=url, actor=by)
+    return ids
+
+
+@transaction.atomic
+def record_bant(*, lead: Lead, by: User, answers: dict[str, Any]) -> Lead:
+    """Record the owner's BANT answers (`<item>_confirmed` yes/no/None and `<item>_note`).
+
+    Only the keys given change. Converted or disqualified leads are closed: refused.
+    """
+    allowed = {f"{item}_{part}" for item in Lead.BANT for part in ("confirmed", "note")}
+    if unknown := set(answers) - allowed:
+        raise ValidationError({"bant": f"Unknown BANT field(s): {', '.join(sorted(unknown))}."})
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    if locked.stage not in Lead.OPEN_STAGES:
+        raise ValidationError({"bant": "This lead is closed; its BANT can no longer change."})
+    for name, value in answers.items():
+        setattr(locked, name, (value or "")[:300] if name.endswith("_note") else value)
+    locked.save(update_fields=[*answers, "updated_at"])
+    return locked
+
+
+@transaction.atomic
+def update_lead(*, lead: Lead, by: User, data: dict[str, Any]) -> Lead:
+    """Edit a lead's fields (edit form and PATCH): only the fields given change.
+
+    Validates like the import (same rules, same messages); the unique e-mail and external id
+    are enforced by the database, reported as field errors. Rescores the lead.
+    """
+    from leads.importing import clean_lead_fields, merge_attributes
+
+    clean, errors = clean_lead_fields(data, partial=True)
+    if "owner" in clean:
+        errors.setdefault("owner", []).append("Change the owner with Assign.")
+    if errors:
+        raise ValidationError(errors)
+    locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    for name, value in clean.items():
+        if name == "attributes":
+            value = merge_attributes(locked.attributes or {}, value)
+        setattr(locked, name, value)
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError:
+        taken = {}
+        if "email" in clean and Lead.objects.filter(email=clean["email"]).exclude(pk=locked.pk):
+            taken["email"] = ["Another lead already has this e-mail."]
+        if clean.get("external_id") and (
+            Lead.objects.filter(external_id=clean["external_id"]).exclude(pk=locked.pk)
+        ):
+            taken["external_id"] = ["Another lead already has this external id."]
+        raise ValidationError(taken or {"detail": ["The lead could not be saved."]}) from None
+    from scoring.services import score_leads
+
+    score_leads(lead_ids=[locked.pk])
+    return locked
+
+
+# --- Idempotent replays of the import API -------------------------------------------------
+
+IDEMPOTENCY_WINDOW = timedelta(hours=24)
+
+
+class IdempotencyMismatch(Exception):
+    """The Idempotency-Key was used within 24 h for a different body."""
+
+
+def replayed_import(*, user: User, key: str, body_sha256: str) -> ImportIdempotencyKey | None:
+    """The stored first response for this key, if it is less than 24 h old.
+
+    Raises IdempotencyMismatch when the key came with another body.
+    """
+    stored = ImportIdempotencyKey.objects.filter(
+        user=user, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW
+    ).first()
+    if stored is not None and stored.body_sha256 != body_sha256:
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was already used with a different request body."
+        )
+    return stored
+
+
+def remember_import(
+    *, user: User, key: str, body_sha256: str, status_code: int, response: dict[str, Any]
+) -> None:
+    """Store the first response for a key (inside the import's transaction: both commit or
+    neither). An expired row for the key is replaced; a concurrent twin hits the unique index
+    and its transaction rolls back (the caller then replays the winner's response)."""
+    ImportIdempotencyKey.objects.filter(
+        user=user, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
+    ).delete()
+    ImportIdempotencyKey.objects.create(
+        user=user,
+        key=key,
+        body_sha256=body_sha256,
+        status_code=status_code,
+        response=response,
+        created_at=timezone.now(),
+    )
+
+
+def import_leads(
+    *, records: list[Any], match_on: str, by: User, dry_run: bool = False
+) -> ImportOutcome:
+    """See leads.importing.import_leads (the API and the CSV page both call this)."""
+    return _import_leads(records=records, match_on=match_on, by=by, dry_run=dry_run)
+
+
+UPLOAD_RETENTION = timedelta(days=30)
+
+
+@transaction.atomic
+def purge_import_records(*, now: datetime) -> dict[str, int]:
+    """Delete Idempotency-Key records past their 24 h window and CSV uploads (file text and
+    failed-rows report) older than 30 days. Idempotent: a second run finds nothing."""
+    keys, _ = ImportIdempotencyKey.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).delete()
+    uploads, _ = LeadCsvUpload.objects.filter(created_at__lt=now - UPLOAD_RETENTION).delete()
+    return {"idempotency_keys": keys, "csv_uploads": uploads}

@@ -1,7 +1,8 @@
-"""Lead tasks: routing and the lead sweeps (thin wrappers over leads.assignment / leads.sweeps).
+"""Lead tasks: routing, the lead sweeps and import housekeeping (thin wrappers over
+leads.assignment, leads.sweeps and leads.services).
 
 Every task is idempotent and safe to run concurrently: the services claim their rows with
-SKIP LOCKED and stamp them in the same transaction.
+SKIP LOCKED and stamp them in the same transaction, or delete rows past a cutoff.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.utils import timezone
 # importing them here registers them with Celery's autodiscovery of `<app>.tasks`.
 import pipeline.stale_tasks  # noqa: F401
 from crm.services import job_run
-from leads import assignment, sweeps
+from leads import assignment, services, sweeps
 
 
 @shared_task
@@ -51,3 +52,12 @@ def recycle_zombie_leads_task() -> dict[str, int]:
     with job_run("recycle_zombie_leads") as counts:
         counts.update(sweeps.recycle_zombie_leads(now=timezone.now()))
     return counts
+
+
+@shared_task
+def purge_import_records_task() -> dict[str, int]:
+    """Nightly: drop expired Idempotency-Key records and old CSV uploads. Safe to run twice or
+    concurrently (plain deletes of rows past a cutoff)."""
+    with job_run("purge_import_records") as counts:
+        counts.update(services.purge_import_records(now=timezone.now()))
+    return dict(counts)

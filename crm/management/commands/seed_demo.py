@@ -10,8 +10,15 @@ from django.core.management.base import BaseCommand, CommandParser
 from crm.models import User
 from crm.seed import seed_org
 
-# Order matters: pipeline needs accounts and leads, forecasting needs deals.
-APP_SEEDERS = ("leads", "pipeline", "scoring", "forecasting")
+# Order matters: routing rules need the org, pipeline needs accounts and leads, scoring needs
+# leads, forecasting needs deals.
+APP_SEEDERS = (
+    "leads.seed",
+    "leads.routing_seed",
+    "pipeline.seed",
+    "scoring.seed",
+    "forecasting.seed",
+)
 
 
 class Command(BaseCommand):
@@ -28,8 +35,9 @@ class Command(BaseCommand):
             self.stdout.write("Demo data exists already: not reseeding.")
             return
         org = seed_org(password=password)
-        for app in APP_SEEDERS:
-            counts = importlib.import_module(f"{app}.seed").run(org)
+        for module in APP_SEEDERS:
+            app = module.replace(".seed", "").replace("_seed", "")
+            counts = importlib.import_module(module).run(org)
             if counts:
                 summary = ", ".join(f"{n} {what}" for what, n in counts.items())
                 self.stdout.write(f"  {app}: {summary}")

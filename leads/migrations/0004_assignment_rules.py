@@ -9,7 +9,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('crm', '0002_initial'),
-        ('leads', '0001_initial'),
+        ('leads', '0003_lead_search_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

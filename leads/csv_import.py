@@ -1,0 +1,205 @@
+"""CSV in and out for leads: header auto-matching, rows → import records, safe cells.
+
+The CSV import runs the very same `leads.services.import_leads` as the API, 1,000 rows per
+call, so the rules (normalised e-mail, first-wins duplicates, per-row errors) are identical.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from crm.models import User
+from leads.importing import MAX_BATCH
+from leads.models import LeadCsvUpload
+
+FIELD_CHOICES: list[tuple[str, str]] = [
+    ("email", "E-mail"),
+    ("first_name", "First name"),
+    ("last_name", "Last name"),
+    ("company", "Company"),
+    ("title", "Title"),
+    ("phone", "Phone"),
+    ("employee_count", "Employee count"),
+    ("industry", "Industry"),
+    ("country", "Country"),
+    ("region", "Region"),
+    ("source", "Source"),
+    ("campaign", "Campaign"),
+    ("utm_source", "UTM source"),
+    ("utm_medium", "UTM medium"),
+    ("utm_campaign", "UTM campaign"),
+    ("external_id", "External id"),
+]
+# Extra header spellings that mean a lead field (after lower-casing and dropping punctuation).
+SYNONYMS = {
+    "emailaddress": "email",
+    "mail": "email",
+    "firstname": "first_name",
+    "givenname": "first_name",
+    "lastname": "last_name",
+    "surname": "last_name",
+    "familyname": "last_name",
+    "companyname": "company",
+    "organisation": "company",
+    "organization": "company",
+    "account": "company",
+    "jobtitle": "title",
+    "phonenumber": "phone",
+    "mobile": "phone",
+    "employees": "employee_count",
+    "companysize": "employee_count",
+    "state": "region",
+    "leadsource": "source",
+    "id": "external_id",
+    "externalid": "external_id",
+}
+ATTRIBUTE_PREFIX = "attributes."
+MAX_CSV_BYTES = 5 * 1024 * 1024
+
+
+def _squash(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def auto_map(headers: Iterable[str]) -> dict[str, str]:
+    """Guess each header's lead field by name ("E-mail Address" → email); "" = skip."""
+    by_squashed = {_squash(name): name for name, _ in FIELD_CHOICES}
+    by_squashed |= {_squash(label): name for name, label in FIELD_CHOICES}
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for header in headers:
+        key = _squash(header)
+        field = by_squashed.get(key) or SYNONYMS.get(key, "")
+        if field in used:
+            field = ""
+        used.add(field)
+        mapping[header] = field
+    return mapping
+
+
+def read_csv(content: str) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of a CSV text (delimiter sniffed: comma, semicolon or tab)."""
+    sample = content[:4096]
+    try:
+        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(content), dialect)
+    try:
+        headers = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ValidationError({"file": "The file is empty."}) from None
+    if not any(headers):
+        raise ValidationError({"file": "The first row must hold the column headers."})
+    rows = [row for row in reader if any(cell.strip() for cell in row)]
+    return headers, rows
+
+
+def decode_upload(raw: bytes) -> str:
+    if len(raw) > MAX_CSV_BYTES:
+        raise ValidationError({"file": "At most 5 MB per file; split larger files."})
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ValidationError({"file": "Could not read the file as text (save it as UTF-8 CSV)."})
+
+
+def rows_to_records(
+    headers: list[str], rows: list[list[str]], column_map: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Each row becomes one import record with only its non-empty mapped cells (an empty
+    cell never blanks out a stored value)."""
+    positions = [(i, column_map.get(h, "")) for i, h in enumerate(headers)]
+    records = []
+    for row in rows:
+        record: dict[str, Any] = {}
+        for i, field in positions:
+            if not field or i >= len(row):
+                continue
+            value = row[i].strip()
+            if value == "":
+                continue
+            if field.startswith(ATTRIBUTE_PREFIX):
+                record.setdefault("attributes", {})[field.removeprefix(ATTRIBUTE_PREFIX)] = value
+            else:
+                record[field] = value
+        records.append(record)
+    return records
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
+    for start in range(0, len(items), size):
+        yield start, items[start : start + size]
+
+
+def run_csv_import(*, upload: LeadCsvUpload, by: User, dry_run: bool) -> dict[str, Any]:
+    """Preview (dry run) or run the import of an uploaded CSV with its saved column map.
+
+    Returns counts and, for a real run, stores the failed rows on the upload for the
+    downloadable report. Each 1,000-row chunk is one `import_leads` call (its own savepoint).
+    """
+    from leads.services import import_leads
+
+    headers, rows = read_csv(upload.content)
+    records = rows_to_records(headers, rows, upload.columns)
+    totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0, "rows": len(records)}
+    failed_rows: list[dict[str, Any]] = []
+    with transaction.atomic():
+        for start, chunk in _chunks(records, MAX_BATCH):
+            outcome = import_leads(records=chunk, match_on=upload.match_on, by=by, dry_run=dry_run)
+            for key in ("created", "updated", "unchanged", "failed"):
+                totals[key] += getattr(outcome, key)
+            for result in outcome.results:
+                if result["status"] == "failed":
+                    row_number = start + result["index"] + 2  # 1-based, after the header row
+                    failed_rows.append(
+                        {
+                            "row": row_number,
+                            "cells": rows[start + result["index"]],
+                            "errors": "; ".join(
+                                f"{field}: {' '.join(messages)}"
+                                for field, messages in result["errors"].items()
+                            ),
+                        }
+                    )
+        if not dry_run:
+            upload.summary = totals
+            upload.failed_rows = failed_rows
+            upload.imported_at = timezone.now()
+            upload.save(update_fields=["summary", "failed_rows", "imported_at"])
+    return {**totals, "failed_rows": failed_rows[:20]}
+
+
+# --- CSV out ----------------------------------------------------------------------------
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet will not run: text starting with = + - @ (or a tab/CR) gets a
+    leading apostrophe (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+def failed_rows_csv(upload: LeadCsvUpload) -> Iterator[str]:
+    """The failed rows of an import: the original cells plus row number and errors."""
+    headers, _ = read_csv(upload.content)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["row", *headers, "errors"])
+    for failed in upload.failed_rows:
+        writer.writerow(
+            [failed["row"], *map(safe_cell, failed["cells"]), safe_cell(failed["errors"])]
+        )
+    yield buffer.getvalue()
