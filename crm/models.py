@@ -432,3 +432,41 @@ class OrgSettings(models.Model):
     def load(cls) -> OrgSettings:
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
+
+
+class AuditLog(models.Model):
+    """One change by one actor to one record: who changed what and when.
+
+    Append-only: rows are written by `crm.audit.record` / `record_many` inside the service's
+    transaction, so a rolled-back change leaves no entry. Bulk operations write one row per
+    record (so each record's history shows them) with `bulk_count` saying how many records
+    the operation touched. `target_type` is "app_label.model"; `target_label` keeps a readable
+    name so the trail survives deletions.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(db_index=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    bulk_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-at"], name="audit_target_at"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}#{self.target_id}"
