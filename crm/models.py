@@ -83,9 +83,10 @@ class Team(TimeStampedModel):
         path = f"{prefix}{self.pk:06d}."
         if path != self.path:
             self.path, self.depth = path, path.count(".") - 1
-            super().save(update_fields=["path", "depth"])
-        else:
-            super().save(*args, **kwargs)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "path", "depth"}  # type: ignore[misc]
+        # A full save: a moved team must persist its new parent along with its path.
+        super().save(*args, **kwargs)
 
 
 class User(AbstractUser):
@@ -470,3 +471,14 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}#{self.target_id}"
+
+    def change_lines(self) -> list[tuple[str, str]]:
+        """(field, "old → new") pairs for display; non-pair values are shown as they are."""
+        lines = []
+        for field, change in (self.changes or {}).items():
+            if isinstance(change, list) and len(change) == 2:
+                old, new = ("∅" if v is None else v for v in change)
+                lines.append((field, f"{old} → {new}"))
+            else:
+                lines.append((field, str(change)))
+        return lines
