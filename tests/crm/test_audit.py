@@ -18,9 +18,7 @@ from tests.factories import LeadFactory, OpportunityFactory, PipelineFactory
 pytestmark = pytest.mark.django_db
 
 
-def test_record_many_writes_one_row_per_record_in_a_few_queries(
-    rep, django_assert_max_num_queries
-):
+def test_record_many_writes_one_row_per_record_in_a_few_queries(rep, django_assert_max_num_queries):
     leads = LeadFactory.create_batch(30, owner=rep)
     with django_assert_max_num_queries(1):
         written = audit.record_many(
@@ -62,9 +60,14 @@ def test_a_rolled_back_change_leaves_no_entry(rep):
     from django.db import transaction
 
     lead = LeadFactory(owner=rep)
-    with pytest.raises(RuntimeError), transaction.atomic():
-        audit.record(actor=rep, action="lead.update", target=lead)
-        raise RuntimeError
+
+    def change_then_fail() -> None:
+        with transaction.atomic():
+            audit.record(actor=rep, action="lead.update", target=lead)
+            raise RuntimeError
+
+    with pytest.raises(RuntimeError):
+        change_then_fail()
     assert AuditLog.objects.exists() is False
 
 
