@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authentication import SessionAuthentication
 
 from crm import views
 
@@ -34,6 +35,14 @@ urlpatterns = [
     path("", include("forecasting.urls")),
     path("api/v1/", include("crm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    # The docs page is for browsers: session only (its HTML error page cannot re-run a failed
+    # token check), and its script comes from a URL, not inline (CSP).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", authentication_classes=[SessionAuthentication]
+        ),
+        name="api-docs",
+    ),
     path("admin/", admin.site.urls),
 ]
