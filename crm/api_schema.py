@@ -21,3 +21,40 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "description": "An API token from Settings → API tokens, acting as its owner "
             "narrowed to its scopes.",
         }
+
+
+ERROR_RESPONSES = {
+    "400": "Invalid input: field errors ({field: [messages]}) or a detail message.",
+    "401": "Missing, invalid or revoked API token.",
+    "403": "The token lacks the scope, or the user's role does not allow it.",
+    "404": "Not found, or outside what the caller may see (ids never leak).",
+    "405": "Method not allowed.",
+    "409": "Conflict: the record changed meanwhile (reload and retry).",
+    "413": "The request body is too large.",
+    "415": "Unsupported media type.",
+    "429": "Too many requests (see Retry-After).",
+}
+ERROR_SCHEMA = {
+    "type": "object",
+    "description": "`detail` for one message; otherwise field name → list of messages.",
+    "properties": {"detail": {"type": "string"}},
+    "additionalProperties": True,
+}
+
+
+def document_error_responses(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing hook: every operation documents the error answers the
+    whole API shares, so clients (and schemathesis) know them."""
+    components = result.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Error", ERROR_SCHEMA)
+    ref = {"$ref": "#/components/schemas/Error"}
+    for methods in result.get("paths", {}).values():
+        for operation in methods.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, description in ERROR_RESPONSES.items():
+                operation["responses"].setdefault(
+                    status,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
+                )
+    return result

@@ -13,6 +13,8 @@ from crm import views
 app_name = "crm"
 # Oversized bodies answer 413 with a message, other malformed requests a clear 400.
 handler400 = "crm.views_errors.bad_request"
+handler404 = "crm.views_errors.not_found"  # JSON under /api/
+handler500 = "crm.views_errors.server_error"
 
 crm_patterns = [
     path("", views.dashboard, name="dashboard"),
