@@ -335,6 +335,8 @@ class AcceptInviteView(auth_views.PasswordResetConfirmView):
 
 def _audit_filters(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFilters]:
     form = AuditFilterForm(request.GET or None)
+    if not form.is_bound:
+        return form, audit.AuditFilters()  # no filter: everything, newest first
     if not form.is_valid():
         return form, audit.AuditFilters(actor_id=-1)  # invalid filters match nothing
     data = form.cleaned_data

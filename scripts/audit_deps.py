@@ -27,7 +27,9 @@ def main() -> int:
     deps = report.get("dependencies", [])
     if not deps:
         reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        sys.stdout.write(f"pip-audit: NOT RUN, the vulnerability service is unreachable ({reason})\n")
+        sys.stdout.write(
+            f"pip-audit: NOT RUN, the vulnerability service is unreachable ({reason})\n"
+        )
         return 0
     skipped = [d for d in deps if d.get("skip_reason")]
     vulnerable = [d for d in deps if d.get("vulns")]

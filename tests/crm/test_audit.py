@@ -114,6 +114,14 @@ def test_admins_filter_the_audit_log_by_actor_and_action(client, admin_user, rep
     assert "<code>user.profile</code>" not in fragment
 
 
+def test_the_unfiltered_audit_page_lists_every_entry(client, admin_user, rep):
+    _seed_log(admin_user, rep)
+    client.force_login(admin_user)
+    page = client.get(reverse("settings:audit")).content.decode()
+    assert "<code>lead.update</code>" in page
+    assert "<code>user.profile</code>" in page
+
+
 def test_the_audit_export_is_filtered_csv_with_formulas_neutralised(client, admin_user, rep):
     _seed_log(admin_user, rep)
     client.force_login(admin_user)
