@@ -88,6 +88,8 @@ class AuthFailureGuard:
             )
 
     def failed(self) -> None:
+        if not self.limit:
+            return  # throttling switched off: nothing to count
         if cache.add(self.key, 1, timeout=self.window + 1):
             return
         try:

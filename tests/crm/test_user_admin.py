@@ -370,3 +370,29 @@ def test_settings_index_links_the_security_pages_by_role(client, admin_user, rep
     page = client.get(reverse("crm:settings")).content.decode()
     assert reverse("settings:profile") in page
     assert reverse("settings:users") not in page
+
+
+def test_a_manager_reassigns_a_reps_open_work_to_themselves_but_not_to_another_team(
+    client, manager, rep, other_rep
+):
+    LeadFactory.create_batch(2, owner=rep)
+    client.force_login(manager)
+    refused = client.post(
+        reverse("settings:user_reassign", args=[rep.pk]), {"to_user": other_rep.pk}
+    )
+    assert refused.status_code == 422
+    assert Lead.objects.filter(owner=rep).count() == 2
+    done = client.post(reverse("settings:user_reassign", args=[rep.pk]), {"to_user": manager.pk})
+    assert done.status_code == 302
+    assert Lead.objects.filter(owner=manager).count() == 2
+
+
+def test_a_manager_cannot_deactivate_or_edit_accounts(client, manager, rep):
+    client.force_login(manager)
+    assert client.post(reverse("settings:user_deactivate", args=[rep.pk])).status_code == 403
+    response = client.post(
+        reverse("settings:user_edit", args=[rep.pk]), {"role": "admin", "max_open_leads": 1}
+    )
+    assert response.status_code == 403
+    rep.refresh_from_db()
+    assert (rep.is_active, rep.role) == (True, "rep")
