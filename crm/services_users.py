@@ -233,6 +233,18 @@ def reactivate_user(*, by: User, user: User) -> User:
 
 
 @transaction.atomic
+def unlock_login(*, by: User, user: User) -> int:
+    """Clear a user's failed log-ins (admins only), lifting a lockout from every address.
+    Returns how many failure records were removed."""
+    from axes.utils import reset
+
+    _require_admin(by)
+    cleared = reset(username=user.username)
+    audit.record(actor=by, action="user.unlock", target=user, changes={"cleared": cleared})
+    return cleared
+
+
+@transaction.atomic
 def move_user(*, by: User, user: User, team: Team) -> User:
     """Move a user to another team: admins anywhere; managers move the reps of their subtree
     between teams of their subtree."""

@@ -22,6 +22,7 @@ urlpatterns = [
     path(
         "settings/users/<int:pk>/reactivate/", views_admin.user_reactivate, name="user_reactivate"
     ),
+    path("settings/users/<int:pk>/unlock/", views_admin.user_unlock, name="user_unlock"),
     path("settings/users/<int:pk>/reassign/", views_admin.user_reassign, name="user_reassign"),
     path("settings/teams/", views_admin.team_list, name="teams"),
     path("settings/teams/<int:pk>/", views_admin.team_edit, name="team_edit"),

@@ -191,6 +191,15 @@ def user_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
+def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+    subject = _managed_user(request, pk)
+    _require_admin(request)
+    services.unlock_login(by=request.user, user=subject)
+    messages.success(request, f"{subject.username} can try to log in again from anywhere.")
+    return redirect("settings:user_edit", pk=subject.pk)
+
+
+@require_POST
 def user_reassign(request: HttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     targets = services.users_manageable_by(request.user).filter(is_active=True)

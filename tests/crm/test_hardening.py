@@ -120,6 +120,15 @@ def test_login_locks_out_after_five_failures_for_that_username_and_ip(client, re
     assert "_auth_user_id" not in client.session
 
 
+def test_an_admin_lifts_a_lockout_from_the_users_page(client, rep, admin_user):
+    for _ in range(5):
+        _login(client, rep.username, "wrong")
+    admin = Client()
+    admin.force_login(admin_user)
+    admin.post(reverse("settings:user_unlock", args=[rep.pk]))
+    assert _login(client, rep.username, "pw").status_code == 302
+
+
 def test_a_lockout_does_not_block_the_same_user_from_another_ip_or_others(client, rep, other_rep):
     for _ in range(5):
         _login(client, rep.username, "wrong")
