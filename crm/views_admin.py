@@ -253,9 +253,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
             return redirect("settings:teams")
     teams = services.teams_manageable_by(request.user).select_related("manager", "parent")
     members = _members_by_team(teams)
-    rows = [
-        (team, "— " * team.depth, members.get(team.pk, [])) for team in teams.order_by("path")
-    ]
+    rows = [(team, "— " * team.depth, members.get(team.pk, [])) for team in teams.order_by("path")]
     context = {"form": form, "rows": rows}
     return render(request, "crm/admin/teams.html", context, status=_status(request, form))
 
