@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 from rest_framework.exceptions import ParseError
@@ -24,13 +23,6 @@ from tests.factories import LeadFactory, UserFactory, make_token
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache():
-    cache.clear()  # throttle counters live in the cache
-    yield
-    cache.clear()
 
 
 def test_check_deploy_with_production_settings_reports_no_issue():
