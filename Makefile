@@ -12,7 +12,7 @@ export
 DEBUG ?= true
 export DEBUG
 
-.PHONY: run test install lint format bench migrate seed vendor e2e-deps clean
+.PHONY: run test install lint format bench migrate seed vendor e2e-deps clean audit
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plumb needs Python 3.11 or newer (found " + sys.version.split()[0] + "): run make PYTHON=python3.11 …")'
@@ -52,6 +52,11 @@ e2e-deps:
 ## bench: print the benchmarks' figures and write bench/results/*.json (PostgreSQL needed).
 bench: install
 	$(BIN)/python bench/run_all.py
+
+## audit: bandit (medium+ severity) over the code, pip-audit over the installed packages.
+audit: install
+	$(BIN)/bandit -q -r crm leads pipeline scoring forecasting --severity-level medium --confidence-level medium -x "*/migrations/*"
+	$(BIN)/python scripts/audit_deps.py
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

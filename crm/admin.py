@@ -3,7 +3,17 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from crm.models import Account, Activity, ApiToken, JobRun, Notification, OrgSettings, Team, User
+from crm.models import (
+    Account,
+    Activity,
+    ApiToken,
+    AuditLog,
+    JobRun,
+    Notification,
+    OrgSettings,
+    Team,
+    User,
+)
 
 
 @admin.register(User)
@@ -67,3 +77,21 @@ class ApiTokenAdmin(admin.ModelAdmin):
 admin.site.register(Notification)
 admin.site.register(JobRun)
 admin.site.register(OrgSettings)
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    """Read-only: the trail is written by services, never edited."""
+
+    list_display = ("at", "actor", "action", "target_type", "target_id", "target_label")
+    list_filter = ("action", "target_type")
+    list_select_related = ("actor",)
+
+    def has_add_permission(self, request: object) -> bool:
+        return False
+
+    def has_change_permission(self, request: object, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: object, obj: object = None) -> bool:
+        return False

@@ -7,8 +7,12 @@ act with their role alone.
 from __future__ import annotations
 
 import hmac
+import math
+import time
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
@@ -28,7 +32,13 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         keyword, _, raw = header.partition(" ")
         if keyword.lower() not in self.keywords:
             return None
-        return self.authenticate_token(raw.strip())
+        guard = AuthFailureGuard(request)
+        guard.check()
+        try:
+            return self.authenticate_token(raw.strip())
+        except exceptions.AuthenticationFailed:
+            guard.failed()
+            raise
 
     def authenticate_token(self, raw: str) -> tuple[User, ApiToken]:
         brand, _, rest = raw.partition("_")
@@ -50,6 +60,42 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+class AuthFailureGuard:
+    """Throttle token guessing: after API_AUTH_FAILURE_LIMIT bad tokens from one client IP
+    within API_AUTH_FAILURE_WINDOW seconds, every token request from it gets 429 with
+    Retry-After until the window ends (valid tokens too, or guessing would go on).
+
+    A fixed window in the shared cache (Redis in production): `add` + `incr` are atomic, so
+    concurrent processes count together.
+    """
+
+    def __init__(self, request: Request) -> None:
+        from crm.middleware import client_ip
+
+        self.window = int(getattr(settings, "API_AUTH_FAILURE_WINDOW", 60))
+        self.limit = int(getattr(settings, "API_AUTH_FAILURE_LIMIT", 10))
+        now = time.time()
+        slot = math.floor(now / self.window)
+        self.wait = int((slot + 1) * self.window - now) + 1
+        self.key = f"plumb:api-auth-failures:{client_ip(request._request)}:{slot}"
+
+    def check(self) -> None:
+        if self.limit and (cache.get(self.key) or 0) >= self.limit:
+            raise exceptions.Throttled(
+                wait=self.wait, detail="Too many invalid API tokens from your address."
+            )
+
+    def failed(self) -> None:
+        if not self.limit:
+            return  # throttling switched off: nothing to count
+        if cache.add(self.key, 1, timeout=self.window + 1):
+            return
+        try:
+            cache.incr(self.key)
+        except ValueError:  # expired between add and incr
+            cache.add(self.key, 1, timeout=self.window + 1)
 
 
 def required_scope(view: Any, method: str) -> str | None:

@@ -83,9 +83,10 @@ class Team(TimeStampedModel):
         path = f"{prefix}{self.pk:06d}."
         if path != self.path:
             self.path, self.depth = path, path.count(".") - 1
-            super().save(update_fields=["path", "depth"])
-        else:
-            super().save(*args, **kwargs)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "path", "depth"}  # type: ignore[misc]
+        # A full save: a moved team must persist its new parent along with its path.
+        super().save(*args, **kwargs)
 
 
 class User(AbstractUser):
@@ -469,3 +470,52 @@ class ReminderDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"reminder {self.activity_id} @ {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class AuditLog(models.Model):
+    """One change by one actor to one record: who changed what and when.
+
+    Append-only: rows are written by `crm.audit.record` / `record_many` inside the service's
+    transaction, so a rolled-back change leaves no entry. Bulk operations write one row per
+    record (so each record's history shows them) with `bulk_count` saying how many records
+    the operation touched. `target_type` is "app_label.model"; `target_label` keeps a readable
+    name so the trail survives deletions.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    action = models.CharField(max_length=64, db_index=True)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64)
+    target_label = models.CharField(max_length=200, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(db_index=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    bulk_count = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-at"], name="audit_target_at"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} {self.target_type}#{self.target_id}"
+
+    def change_lines(self) -> list[tuple[str, str]]:
+        """(field, "old → new") pairs for display; non-pair values are shown as they are."""
+        lines = []
+        for field, change in (self.changes or {}).items():
+            if isinstance(change, list) and len(change) == 2:
+                old, new = ("∅" if v is None else v for v in change)
+                lines.append((field, f"{old} → {new}"))
+            else:
+                lines.append((field, str(change)))
+        return lines

@@ -62,3 +62,26 @@ def latest_job_runs(*, per_job: int = 5) -> list[JobRun]:
         rank=Window(RowNumber(), partition_by=[F("job")], order_by=F("started_at").desc())
     )
     return list(ranked.filter(rank__lte=per_job).order_by("job", "-started_at"))
+
+
+@dataclass(frozen=True)
+class OpenWork:
+    lead_count: int
+    deal_count: int
+    leads: list[object]
+    deals: list[object]
+
+
+def open_work(*, user: User, limit: int = 25) -> OpenWork:
+    """A user's open leads and open deals (for reassignment): two counts, two short lists."""
+    from leads.models import Lead
+    from pipeline.models import Opportunity
+
+    leads = Lead.objects.filter(owner=user).open().order_by("pk")
+    deals = Opportunity.objects.filter(owner=user).open().select_related("stage").order_by("pk")
+    return OpenWork(
+        lead_count=leads.count(),
+        deal_count=deals.count(),
+        leads=list(leads[:limit]),
+        deals=list(deals[:limit]),
+    )

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Concat, Length, Replace, Substr
 from django.utils import timezone
 
+from crm import audit
 from crm.models import Activity, ApiToken, JobRun, Notification, Team, User
 
 if TYPE_CHECKING:
@@ -205,19 +206,31 @@ def create_api_token(
         scopes=sorted(set(scopes)),
         created_by=by,
     )
+    audit.record(
+        actor=by,
+        action="token.create",
+        target=token,
+        changes={"user": [None, user.pk], "scopes": [None, token.scopes]},
+    )
     return token, text
 
 
-def revoke_api_token(*, token: ApiToken) -> None:
-    ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+@transaction.atomic
+def revoke_api_token(*, token: ApiToken, by: User | None = None) -> None:
+    """Revoke once: the conditional UPDATE makes a second revoke a no-op (and unaudited)."""
+    revoked = ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+    if revoked:
+        audit.record(actor=by, action="token.revoke", target=token, changes={})
 
 
 @transaction.atomic
-def move_team(*, team: Team, new_parent: Team | None) -> Team:
+def move_team(*, team: Team, new_parent: Team | None, by: User | None = None) -> Team:
     """Re-parent a team; its whole subtree's paths are rewritten in one UPDATE."""
     if new_parent is not None and new_parent.path.startswith(team.path):
         raise ValidationError({"parent": "A team cannot move under itself or its own sub-team."})
-    old_path = team.path
+    old_path, old_parent_id = team.path, team.parent_id
     team.parent = new_parent
     team.save()
     new_path = Concat(models.Value(team.path), Substr(F("path"), len(old_path) + 1))
@@ -226,6 +239,13 @@ def move_team(*, team: Team, new_parent: Team | None) -> Team:
     Team.objects.filter(path__startswith=team.path).update(
         depth=Length("path") - Length(Replace("path", models.Value("."), models.Value(""))) - 1
     )
+    if old_parent_id != team.parent_id:
+        audit.record(
+            actor=by,
+            action="team.move",
+            target=team,
+            changes={"parent": [old_parent_id, team.parent_id]},
+        )
     return team
 
 

@@ -6,6 +6,7 @@ under var/. With them set, the same code runs on PostgreSQL and Redis.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
@@ -53,6 +54,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "axes",
     "crm.apps.CrmConfig",
     "leads.apps.LeadsConfig",
     "pipeline.apps.PipelineConfig",
@@ -62,6 +64,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "crm.middleware.ContentSecurityPolicyMiddleware",
+    "crm.middleware.RequestSizeLimitMiddleware",
+    "crm.middleware.AuditContextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -71,6 +76,13 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "crm.middleware.UserTimezoneMiddleware",
+    # Last, as django-axes requires: it answers locked-out logins.
+    "axes.middleware.AxesMiddleware",
+]
+AUTHENTICATION_BACKENDS = [
+    "crm.auth_backends.LockoutBackend",  # django-axes: refuses locked-out username + IP pairs
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "crm.urls"
@@ -224,6 +236,28 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (crm.middleware): scripts only from our origin, never inline.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+# Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th from the right.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0)
+# Bodies above these limits get a 413 (crm.middleware.RequestSizeLimitMiddleware).
+MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", default=100 * 1024 * 1024)
+API_MAX_JSON_DEPTH = 32
+# Login lockout (django-axes): per username + IP, database-backed so every process agrees.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "crm.views_errors.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "crm.auth_backends.axes_client_ip"
+AXES_VERBOSE = False
+# API token guessing: this many bad tokens per client IP per window → 429 + Retry-After.
+API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", default=10)
+API_AUTH_FAILURE_WINDOW = 60
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -241,7 +275,12 @@ REST_FRAMEWORK = {
         "crm.api_auth.HasTokenScope",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PARSER_CLASSES": [
+        "crm.api_parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_FILTER_BACKENDS": ["crm.api_filters.StrictFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "crm.api_pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
@@ -250,6 +289,9 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
+    # One schema name per choice set that several fields share (e.g. a lead's stage and the
+    # transition's "to"), so the schema is stable and check --deploy stays quiet.
+    "ENUM_NAME_OVERRIDES": {"LeadLifecycleEnum": "leads.models.Lead.Lifecycle"},
     "TITLE": "Plumb CRM API",
     "DESCRIPTION": "Leads, scoring events, pipelines, opportunities and forecasts. "
     "Authenticate with `Authorization: Bearer <token>` (Settings → API tokens).",
@@ -260,6 +302,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "crm.api_schema.document_error_responses",
+    ],
 }
 
 LOGGING = {
@@ -268,5 +314,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

@@ -5,11 +5,16 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework.authentication import SessionAuthentication
 
 from crm import views
 
 app_name = "crm"
+# Oversized bodies answer 413 with a message, other malformed requests a clear 400.
+handler400 = "crm.views_errors.bad_request"
+handler404 = "crm.views_errors.not_found"  # JSON under /api/
+handler500 = "crm.views_errors.server_error"
 
 crm_patterns = [
     path("", views.dashboard, name="dashboard"),
@@ -33,6 +38,14 @@ urlpatterns = [
     path("", include("forecasting.urls")),
     path("api/v1/", include("crm.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The docs page is for browsers: session only (its HTML error page cannot re-run a failed
+    # token check), and its script comes from a URL, not inline (CSP).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", authentication_classes=[SessionAuthentication]
+        ),
+        name="api-docs",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -58,6 +58,6 @@ def token_list(request: HttpRequest) -> HttpResponse:
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     token = get_object_or_404(ApiToken, pk=pk)
-    services.revoke_api_token(token=token)
+    services.revoke_api_token(token=token, by=request.user)
     messages.success(request, f"Token “{token.name}” revoked.")
     return redirect("settings:tokens")

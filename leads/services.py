@@ -120,6 +120,15 @@ def transition_leads(
         )
         for lead in rows
     )
+    from crm.audit import record_many
+
+    record_many(
+        actor=by,
+        action="lead.transition",
+        model=Lead,
+        ids=ids,
+        changes={"stage": [sorted({lead.stage for lead in rows}), to], "reason": reason[:200]},
+    )
     if notify_owner:
         _notify_owners(lead_ids=ids, to=to, by=by)
     if to == Lead.Lifecycle.MQL:

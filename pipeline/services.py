@@ -159,6 +159,18 @@ def create_opportunity(
         changed_at=now,
         amount=amount,
     )
+    from crm.audit import record
+
+    record(
+        actor=by,
+        action="opportunity.create",
+        target=opportunity,
+        changes={
+            "stage": [None, stage.name],
+            "amount": [None, amount],
+            "owner": [None, opportunity.owner_id],
+        },
+    )
     return opportunity
 
 
@@ -253,6 +265,14 @@ def move_opportunity(
             amount=opportunity.amount,
             seconds_in_from_stage=max(0, int((now - opportunity.stage_entered_at).total_seconds())),
             reason=reason[:200],
+        )
+        from crm.audit import record
+
+        record(
+            actor=by,
+            action="opportunity.move",
+            target=opportunity,
+            changes={"stage_id": [opportunity.stage_id, to_stage.pk]},
         )
     _refresh_keeping_relations(opportunity)
     opportunity.stage = to_stage  # same row as stage_id: saves the caller a query

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.cache import cache
 from django.db import connection
 
 from crm.celery import app as celery_app
@@ -26,6 +27,7 @@ def _fast_and_eager(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # With the CELERY settings namespace the Django-side key is the one Celery reads.
     celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=True, CELERY_TASK_EAGER_PROPAGATES=True)
+    cache.clear()  # throttle counters (bad API tokens per IP) must not leak between tests
     yield
     celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_TASK_EAGER_PROPAGATES=False)
 

@@ -10,6 +10,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"/login/", "/healthz", "/admin/login/"}  # the admin site's own login form
+PUBLIC.add("/settings/invite/1/1/")  # an invited user sets their first password (token link)
 
 
 def _walk(patterns, prefix=""):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from playwright.sync_api import expect
 
 from pipeline import services
 from pipeline.models import Opportunity
@@ -64,9 +65,7 @@ def test_rep_drags_a_card_to_the_next_column_and_it_stays_there(login, live_serv
     assert header(page, proposal).get_by_test_id("amount").inner_text() == "300"
     card = page.locator(f"#card-{board['deal'].pk}")
     drag(page, card, page.locator(f"#stage-{proposal.pk}-cards"))
-    page.wait_for_function(
-        f"document.querySelector('#stage-{proposal.pk}-header [data-testid=amount]').textContent === '1,300'"
-    )
+    expect(page.locator(f"#stage-{proposal.pk}-header [data-testid=amount]")).to_have_text("1,300")
     assert header(page, qualification).get_by_test_id("amount").inner_text() == "500"
     assert header(page, qualification).get_by_test_id("count").inner_text() == "1"
     page.reload()
@@ -154,9 +153,7 @@ def test_a_long_column_loads_more_cards_on_scroll(login, live_server, rep, board
     cards = page.locator(f"#stage-{proposal.pk}-cards .board-card")
     assert cards.count() == 50
     page.locator(f"#stage-{proposal.pk}-cards .board-more").scroll_into_view_if_needed()
-    page.wait_for_function(
-        f"document.querySelectorAll('#stage-{proposal.pk}-cards .board-card').length === 71"
-    )
+    expect(page.locator(f"#stage-{proposal.pk}-cards .board-card")).to_have_count(71)
 
 
 def test_manager_reorders_stages_by_drag(login, live_server, manager):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.factories import LeadFactory
 
@@ -16,7 +17,7 @@ def test_rep_searches_opens_a_lead_and_moves_it_to_srl(login, live_server, rep):
     page.goto(f"{live_server.url}/leads/")
     assert page.locator("#lead-count").inner_text() == "2 leads"
     page.fill("#id_q", "lovelace")
-    page.wait_for_function("document.querySelector('#lead-count').innerText === '1 lead'")
+    expect(page.locator("#lead-count")).to_have_text("1 lead")
     assert "q=lovelace" in page.url  # the filtered list is linkable
     page.click("text=Ada Lovelace")
     page.click("button[data-stage=srl]")

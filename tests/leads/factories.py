@@ -25,3 +25,10 @@ def lead_payload(n: int, **extra: object) -> dict[str, object]:
         "company": f"Firm {n}",
         **extra,
     }
+
+
+# Routing factories live beside the routing tests; re-exported so factory discovery (the attack
+# matrix) finds them here like every app's others.
+from tests.leads.routing_factories import AssignmentRuleFactory  # noqa: E402
+
+__all__ = ["AssignmentRuleFactory", "LeadReasonFactory"]

@@ -1,0 +1,134 @@
+"""Forms for Settings → Users, Teams, Profile and Audit. They check shape; services decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from crm.models import Team, User
+from crm.services_users import time_zone_names
+
+
+class _Bootstrap:
+    """Give every widget Bootstrap's classes (templates stay loops over fields)."""
+
+    def _style(self) -> None:
+        for field in self.fields.values():  # type: ignore[attr-defined]
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select form-select-sm")
+            else:
+                widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
+class TeamChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Team) -> str:
+        return f"{'— ' * obj.depth}{obj.name}"
+
+
+class UserCreateForm(_Bootstrap, forms.Form):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=User.Role.choices, initial=User.Role.REP)
+    team = TeamChoiceField(queryset=Team.objects.none(), required=False)
+    is_available = forms.BooleanField(required=False, initial=True, label="Receives new leads")
+    max_open_leads = forms.IntegerField(min_value=0, max_value=100_000, initial=500)
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to e-mail an invitation link instead.",
+    )
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self._style()
+
+
+class UserEditForm(_Bootstrap, forms.Form):
+    email = forms.EmailField(required=False)
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    role = forms.ChoiceField(choices=User.Role.choices)
+    team = TeamChoiceField(queryset=Team.objects.none(), required=False)
+    is_available = forms.BooleanField(required=False, label="Receives new leads")
+    max_open_leads = forms.IntegerField(min_value=0, max_value=100_000, label="Lead cap")
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self._style()
+
+
+class MoveUserForm(_Bootstrap, forms.Form):
+    team = TeamChoiceField(queryset=Team.objects.none())
+
+    def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams
+        self._style()
+
+
+class ReassignForm(_Bootstrap, forms.Form):
+    """Either round-robin over the team (no user) or everything to one user."""
+
+    to_user = forms.ModelChoiceField(
+        queryset=User.objects.none(), required=False, empty_label="Round-robin over the team"
+    )
+
+    def __init__(self, *args: Any, users: QuerySet[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = users
+        self._style()
+
+
+class TeamForm(_Bootstrap, forms.Form):
+    name = forms.CharField(max_length=120)
+    parent = TeamChoiceField(queryset=Team.objects.none(), required=False)
+    manager = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
+
+    def __init__(
+        self, *args: Any, teams: QuerySet[Team], managers: QuerySet[User], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["parent"].queryset = teams
+        self.fields["manager"].queryset = managers
+        self._style()
+
+
+class ProfileForm(_Bootstrap, forms.Form):
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    email = forms.EmailField(required=False)
+    time_zone = forms.ChoiceField(required=False)
+    email_notifications = forms.BooleanField(required=False, label="E-mail me notifications")
+    remind_before_minutes = forms.IntegerField(
+        min_value=0, max_value=7 * 24 * 60, label="Remind me before tasks (minutes)"
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [("", "Server default (UTC)")] + [
+            (name, name) for name in time_zone_names()
+        ]
+        self._style()
+
+
+class AuditFilterForm(_Bootstrap, forms.Form):
+    actor = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
+    action = forms.CharField(max_length=64, required=False)
+    target_type = forms.CharField(max_length=100, required=False, label="Record type")
+    target_id = forms.CharField(max_length=64, required=False, label="Record id")
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    q = forms.CharField(max_length=100, required=False, label="Record name contains")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._style()
