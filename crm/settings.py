@@ -143,6 +143,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # --- leads / workers ---
     # --- pipeline / workers ---
     # --- scoring ---
+    "scoring-decay-engagement": {
+        "task": "scoring.tasks.decay_engagement_task",
+        "schedule": crontab(minute=40, hour=2),
+        "options": {"expires": 3600},
+    },
     # --- forecasting ---
 }
 

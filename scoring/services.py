@@ -196,6 +196,14 @@ def create_rule(*, by: User | None, **fields: Any) -> ScoringRule:
 
 
 @transaction.atomic
+def install_rules(*, rules: list[dict[str, Any]], by: User | None, change: str) -> RescoreJob:
+    """Add several rules as one version (seeding, imports): all valid or none written."""
+    rows = [clean_rule(ScoringRule(**fields)) for fields in rules]
+    ScoringRule.objects.bulk_create(rows)
+    return _write_version(by=by, change=change)
+
+
+@transaction.atomic
 def update_rule(*, rule: ScoringRule, by: User | None, **fields: Any) -> ScoringRule:
     """Change a rule (including enabling/disabling it). A no-op change writes no version."""
     locked = ScoringRule.objects.select_for_update().get(pk=rule.pk)

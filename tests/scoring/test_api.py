@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scoring import services
-from scoring.models import EngagementEvent, RescoreJob, RuleSetVersion, ScoringRule
+from scoring.models import EngagementEvent, RuleSetVersion, ScoringRule
 from tests.factories import LeadFactory, make_token
 
 pytestmark = pytest.mark.django_db

@@ -256,4 +256,5 @@ def test_lead_panel_shows_breakdown_version_and_sparkline(marketing, django_asse
     assert 'id="lead-score-value">20<' in html
     assert "<polyline" in html
     assert f"rules v{lead.score_version}" in html
-    assert "US" in html and "+20" in html
+    assert "US" in html
+    assert "+20" in html

@@ -135,3 +135,20 @@ def test_leads_without_engagement_are_not_touched_by_decay(rules):
     lead = LeadFactory(country="US")
     services.score_leads(lead_ids=[lead.pk])
     assert services.decay_engagement() == {"leads": 0, "changed": 0}
+
+
+def test_seed_creates_one_rule_set_version_scores_demo_leads_and_is_idempotent(marketing):
+    from crm.seed import DemoOrg
+    from scoring import seed
+    from scoring.models import RuleSetVersion
+
+    LeadFactory.create_batch(6, country="US", industry="SaaS")
+    org = DemoOrg(password="x", users={"marketing": marketing})
+    first = seed.run(org)
+    assert first["scoring rules"] == 14
+    assert first["engagement events"] > 0
+    assert RuleSetVersion.objects.count() == 1
+    assert Lead.objects.filter(score__gt=0).count() == 6
+    again = seed.run(DemoOrg(password="x", users={"marketing": marketing}))
+    assert again == {"scoring rules": 0, "engagement events": 0}
+    assert RuleSetVersion.objects.count() == 1
