@@ -6,9 +6,11 @@ A rule never raises: a missing field or a value of the wrong type simply does no
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
 from scoring.models import Category, Operator
@@ -105,6 +107,10 @@ class Rule:
             window_days=row.window_days,
         )
 
+    @cached_property
+    def matcher(self) -> Callable[[dict[str, Any]], bool]:
+        return _compile(self)
+
     def snapshot(self) -> dict[str, Any]:
         return {
             "id": self.rule_id,
@@ -145,8 +151,16 @@ def _number(value: Any) -> Decimal | None:
     if isinstance(value, float):
         return None if math.isnan(value) or math.isinf(value) else Decimal(str(value))
     if isinstance(value, str):
+        text = value.strip()
+        # Cheap pre-check: raising InvalidOperation for every word is slow in bulk rescoring.
+        if (
+            not text
+            or text[0] not in "0123456789+-."
+            or (not text[-1].isdigit() and text[-1] != ".")
+        ):
+            return None
         try:
-            number = Decimal(value.strip())
+            number = Decimal(text)
         except InvalidOperation:
             return None
         return number if number.is_finite() else None
@@ -190,6 +204,49 @@ def _equals(actual: Any, expected: Any) -> bool:
 
 def fit_matches(rule: Rule, lead: dict[str, Any]) -> bool:
     """Whether a fit rule matches a lead (a dict of its LEAD_FIELDS). Never raises."""
+    return rule.matcher(lead)
+
+
+def _compile(rule: Rule) -> Callable[[dict[str, Any]], bool]:
+    """A fast predicate for the common shapes (a plain column compared with a text or a
+    number); everything else goes through the general `_fit_matches`."""
+    name, op, expected = rule.field, rule.operator, rule.value
+    plain = name in LEAD_FIELDS and name != "attributes"
+    if plain and op in (Operator.EQUALS, Operator.IN) and expected is not None:
+        options = expected if isinstance(expected, list) else [expected]
+        if all(isinstance(o, str) and _number(o) is None for o in options):
+            texts = frozenset(o.strip().casefold() for o in options)
+
+            def text_in(lead: dict[str, Any]) -> bool:
+                actual = lead.get(name)
+                return isinstance(actual, str) and actual.strip().casefold() in texts
+
+            return text_in
+    if plain and op in NUMERIC_OPERATORS:
+        bounds = expected if op == Operator.BETWEEN else [expected]
+        if not isinstance(bounds, list | tuple):
+            return lambda lead: False
+        numbers = [_number(b) for b in bounds]
+        if None in numbers or (op == Operator.BETWEEN and len(numbers) != 2):
+            return lambda lead: False
+        low = numbers[0] if op in (Operator.GTE, Operator.BETWEEN) else None
+        high = numbers[-1] if op in (Operator.LTE, Operator.BETWEEN) else None
+
+        def in_range(lead: dict[str, Any]) -> bool:
+            actual = lead.get(name)
+            if isinstance(actual, int) and not isinstance(actual, bool):
+                number: Any = actual
+            else:
+                number = _number(actual)
+                if number is None:
+                    return False
+            return (low is None or number >= low) and (high is None or number <= high)
+
+        return in_range
+    return lambda lead: _fit_matches(rule, lead)
+
+
+def _fit_matches(rule: Rule, lead: dict[str, Any]) -> bool:
     actual = field_value(lead, rule.field)
     op, expected = rule.operator, rule.value
     if op == Operator.IS_SET:
@@ -264,7 +321,7 @@ def score_lead(
     contributed (rule id, name, count, points) and sums exactly to the score."""
     score = Score()
     for rule in fit_rules:
-        if fit_matches(rule, lead):
+        if rule.matcher(lead):
             score.fit += rule.points
             score.breakdown.append(_line(rule, 1, rule.points))
     raw = 0

@@ -115,8 +115,15 @@ class EngagementEvent(models.Model):
     sender's id: unique, so a replayed event is a no-op."""
 
     external_id = models.CharField(max_length=100, unique=True)
+    # No database FK constraint on purpose: inserting events would otherwise take a KEY SHARE
+    # lock on each lead, which conflicts with the FOR UPDATE of the MQL transition in a
+    # concurrent request and can deadlock. Deleting a lead still deletes its events (Django's
+    # CASCADE runs in the ORM); events are only ever inserted for leads just looked up.
     lead = models.ForeignKey(
-        "leads.Lead", on_delete=models.CASCADE, related_name="engagement_events"
+        "leads.Lead",
+        on_delete=models.CASCADE,
+        related_name="engagement_events",
+        db_constraint=False,
     )
     type = models.CharField(max_length=50)
     occurred_at = models.DateTimeField()

@@ -15,27 +15,115 @@ from scoring.models import EngagementEvent, ScoringRule
 
 DEMO_RULES: list[dict[str, Any]] = [
     # engagement: the worked example
-    {"name": "Contact form", "category": "engagement", "event_type": "form_submitted", "url_pattern": "/contact", "points": 15},
-    {"name": "Welcome e-mail opened", "category": "engagement", "event_type": "email_opened", "points": 2, "max_occurrences": 10},
-    {"name": "E-mail click", "category": "engagement", "event_type": "email_clicked", "points": 5, "max_occurrences": 10},
-    {"name": "Pricing page visit", "category": "engagement", "event_type": "page_viewed", "url_pattern": "/pricing", "points": 15, "window_days": 90},
-    {"name": "Blog post read", "category": "engagement", "event_type": "page_viewed", "url_pattern": "/blog", "points": 2, "max_occurrences": 5},
-    {"name": "Content download", "category": "engagement", "event_type": "content_downloaded", "points": 10},
-    {"name": "Webinar attended", "category": "engagement", "event_type": "webinar_attended", "points": 12},
-    {"name": "Free trial", "category": "engagement", "event_type": "trial_started", "points": 25, "max_occurrences": 1},
+    {
+        "name": "Contact form",
+        "category": "engagement",
+        "event_type": "form_submitted",
+        "url_pattern": "/contact",
+        "points": 15,
+    },
+    {
+        "name": "Welcome e-mail opened",
+        "category": "engagement",
+        "event_type": "email_opened",
+        "points": 2,
+        "max_occurrences": 10,
+    },
+    {
+        "name": "E-mail click",
+        "category": "engagement",
+        "event_type": "email_clicked",
+        "points": 5,
+        "max_occurrences": 10,
+    },
+    {
+        "name": "Pricing page visit",
+        "category": "engagement",
+        "event_type": "page_viewed",
+        "url_pattern": "/pricing",
+        "points": 15,
+        "window_days": 90,
+    },
+    {
+        "name": "Blog post read",
+        "category": "engagement",
+        "event_type": "page_viewed",
+        "url_pattern": "/blog",
+        "points": 2,
+        "max_occurrences": 5,
+    },
+    {
+        "name": "Content download",
+        "category": "engagement",
+        "event_type": "content_downloaded",
+        "points": 10,
+    },
+    {
+        "name": "Webinar attended",
+        "category": "engagement",
+        "event_type": "webinar_attended",
+        "points": 12,
+    },
+    {
+        "name": "Free trial",
+        "category": "engagement",
+        "event_type": "trial_started",
+        "points": 25,
+        "max_occurrences": 1,
+    },
     {"name": "Unsubscribe", "category": "engagement", "event_type": "unsubscribed", "points": -5},
     # fit
-    {"name": "Target industry", "category": "fit", "field": "industry", "operator": "in", "value": ["SaaS", "Fintech"], "points": 10},
-    {"name": "Mid-size company", "category": "fit", "field": "employee_count", "operator": "between", "value": [11, 50], "points": 8},
-    {"name": "VP title", "category": "fit", "field": "title", "operator": "contains", "value": "VP", "points": 12},
-    {"name": "US based", "category": "fit", "field": "country", "operator": "equals", "value": "US", "points": 5},
-    {"name": "Free-mail address", "category": "fit", "field": "email", "operator": "free_email", "points": -10},
+    {
+        "name": "Target industry",
+        "category": "fit",
+        "field": "industry",
+        "operator": "in",
+        "value": ["SaaS", "Fintech"],
+        "points": 10,
+    },
+    {
+        "name": "Mid-size company",
+        "category": "fit",
+        "field": "employee_count",
+        "operator": "between",
+        "value": [11, 50],
+        "points": 8,
+    },
+    {
+        "name": "VP title",
+        "category": "fit",
+        "field": "title",
+        "operator": "contains",
+        "value": "VP",
+        "points": 12,
+    },
+    {
+        "name": "US based",
+        "category": "fit",
+        "field": "country",
+        "operator": "equals",
+        "value": "US",
+        "points": 5,
+    },
+    {
+        "name": "Free-mail address",
+        "category": "fit",
+        "field": "email",
+        "operator": "free_email",
+        "points": -10,
+    },
 ]
 
 DEMO_JOURNEYS: list[list[tuple[str, str]]] = [
-    [("content_downloaded", "")] * 3 + [("email_opened", "")] * 3 + [("email_clicked", "")] * 3 + [("trial_started", "")],
+    [("content_downloaded", "")] * 3
+    + [("email_opened", "")] * 3
+    + [("email_clicked", "")] * 3
+    + [("trial_started", "")],
     [("page_viewed", "https://plumb.example/pricing"), ("email_opened", ""), ("email_opened", "")],
-    [("form_submitted", "https://plumb.example/contact"), ("page_viewed", "https://plumb.example/pricing")],
+    [
+        ("form_submitted", "https://plumb.example/contact"),
+        ("page_viewed", "https://plumb.example/pricing"),
+    ],
     [("page_viewed", "https://plumb.example/blog/pipeline-hygiene"), ("email_opened", "")],
     [("webinar_attended", ""), ("content_downloaded", ""), ("email_clicked", "")],
     [("email_opened", ""), ("unsubscribed", "")],
@@ -63,11 +151,17 @@ def run(org: DemoOrg) -> dict[str, int]:
                     "id": f"demo-{pk}-{n}",
                     "lead": {"email": email},
                     "type": event_type,
-                    "occurred_at": (now - timedelta(days=org.rng.randint(1, 75), hours=n)).isoformat(),
-                    "properties": {"url": url, "campaign": "welcome"} if url else {"campaign": "welcome"},
+                    "occurred_at": (
+                        now - timedelta(days=org.rng.randint(1, 75), hours=n)
+                    ).isoformat(),
+                    "properties": {"url": url, "campaign": "welcome"}
+                    if url
+                    else {"campaign": "welcome"},
                 }
             )
     if events and marketing is not None:
         for start in range(0, len(events), services.MAX_EVENTS_PER_REQUEST):
-            services.ingest_events(events=events[start : start + services.MAX_EVENTS_PER_REQUEST], user=marketing)
+            services.ingest_events(
+                events=events[start : start + services.MAX_EVENTS_PER_REQUEST], user=marketing
+            )
     return {"scoring rules": rules, "engagement events": EngagementEvent.objects.count() - before}

@@ -261,6 +261,7 @@ def update_settings(
 SCORE_COLUMNS = (
     "pk",
     "score",
+    "score_breakdown",
     "fit_score",
     "engagement_score",
     "score_version",
@@ -340,6 +341,8 @@ def _score_queryset(
     )
     if not leads:
         return [], 0
+    for lead in leads:
+        lead["previous_engaged_at"] = lead["last_engaged_at"]
     before = {
         lead["pk"]: (lead["score"], lead["fit_score"], lead["engagement_score"]) for lead in leads
     }
@@ -378,7 +381,27 @@ def _score_queryset(
 def _write_scores(
     *, leads: list[dict[str, Any]], scores: dict[int, Score], version: int | None, now: datetime
 ) -> None:
-    """One UPDATE … FROM (VALUES …) on PostgreSQL; bulk_update elsewhere."""
+    """Rows whose score or breakdown changed: one UPDATE … FROM (VALUES …) on PostgreSQL
+    (bulk_update elsewhere). Unchanged rows only get the new version stamp, in one narrow
+    UPDATE that touches no indexed column (cheap, HOT-eligible): after a rule change most
+    leads usually keep their score."""
+    changed, unchanged = [], []
+    for lead in leads:
+        score = scores[lead["pk"]]
+        same = (
+            lead["score"] == score.total
+            and lead["fit_score"] == score.fit
+            and lead["engagement_score"] == score.engagement
+            and lead["score_breakdown"] == score.breakdown
+            and lead["last_engaged_at"] == lead["previous_engaged_at"]
+        )
+        (unchanged if same else changed).append(lead)
+    if unchanged:
+        Lead.objects.filter(pk__in=[lead["pk"] for lead in unchanged]).update(
+            score_version=version, scored_at=now
+        )
+    if not changed:
+        return
     if connection.vendor == "postgresql":
         from psycopg2.extras import execute_values
 
@@ -388,10 +411,10 @@ def _write_scores(
                 (s := scores[lead["pk"]]).total,
                 s.fit,
                 s.engagement,
-                json.dumps(s.breakdown),
+                json.dumps(s.breakdown, separators=(",", ":")),
                 lead.get("last_engaged_at"),
             )
-            for lead in leads
+            for lead in changed
         ]
         table = Lead._meta.db_table
         sql = (
@@ -406,7 +429,7 @@ def _write_scores(
             execute_values(raw, prefix, rows, page_size=len(rows))
         return
     objects = []
-    for lead in leads:
+    for lead in changed:
         score = scores[lead["pk"]]
         objects.append(
             Lead(
@@ -635,6 +658,9 @@ class IngestResult:
 def ingest_events(*, events: list[Any], user: User) -> IngestResult:
     """Record engagement events and rescore their leads in the same transaction.
 
+    Concurrency: the events are inserted first, then the leads are locked in pk order and
+    scored, so a request that scores after another sees both requests' events.
+
     Idempotent on the sender's id: a known id (or a repeat within the batch) is a
     `duplicate` and changes nothing; the unique constraint settles concurrent replays
     (INSERT … ON CONFLICT DO NOTHING). An unknown lead fails that event only, unless it says
@@ -677,7 +703,8 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
             p.outcome.id = first.outcome.id if first else None
     lead_ids = sorted({p.lead_id for p in to_insert if p.external_id in inserted})  # type: ignore[misc]
     if lead_ids:
-        # Leads are already locked by _resolve_leads: the lock below is re-entrant.
+        # Lock the leads (pk order) only now, after the insert: concurrent requests overlap
+        # for everything but the scoring itself, and whoever scores second sees both batches.
         _score_queryset(
             Lead.objects.filter(pk__in=lead_ids), reason=ScoreHistory.Reason.EVENT, now=now
         )
@@ -685,8 +712,8 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
 
 
 def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
-    """Find each event's lead (by e-mail or external id) and lock them in pk order before the
-    events are inserted, so event inserts and rescoring batches take locks in one order."""
+    """Find each event's lead (by e-mail or external id), creating `new` leads for unknown
+    e-mails that asked for it. No lock here: scoring locks the leads after the insert."""
     emails = {p.email for p in items if p.email}
     external_ids = {p.lead_external_id for p in items if p.lead_external_id and not p.email}
     creatable = {p.email for p in items if p.create_lead and p.email}
@@ -697,8 +724,6 @@ def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
         rows = (
             Lead.objects.visible_to(user)
             .filter(Q(email__in=emails) | Q(external_id__in=external_ids))
-            .select_for_update(no_key=True, of=("self",))
-            .order_by("pk")
             .values_list("pk", "email", "external_id")
         )
         by_email, by_external = {}, {}
