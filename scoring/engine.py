@@ -243,6 +243,38 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any]], bool]:
             return (low is None or number >= low) and (high is None or number <= high)
 
         return in_range
+    if plain and op in (Operator.IS_SET, Operator.IS_EMPTY):
+        want_set = op == Operator.IS_SET
+
+        def presence(lead: dict[str, Any]) -> bool:
+            return _missing(lead.get(name)) is not want_set
+
+        return presence
+    if plain and op in (Operator.CONTAINS, Operator.STARTS_WITH, Operator.NOT_EQUALS):
+        needle = _text(expected)
+        if needle is not None and _number(expected) is None:
+            starts = op == Operator.STARTS_WITH
+
+            def text_test(lead: dict[str, Any]) -> bool:
+                actual = lead.get(name)
+                if not isinstance(actual, str) or not actual:
+                    return False
+                text = actual.strip().casefold() if op == Operator.NOT_EQUALS else actual.casefold()
+                if op == Operator.NOT_EQUALS:
+                    return text != needle
+                return text.startswith(needle) if starts else needle in text
+
+            return text_test
+    if plain and op == Operator.FREE_EMAIL:
+
+        def free_mail(lead: dict[str, Any]) -> bool:
+            actual = lead.get(name)
+            return (
+                isinstance(actual, str)
+                and actual.rpartition("@")[2].casefold() in FREE_MAIL_DOMAINS
+            )
+
+        return free_mail
     return lambda lead: _fit_matches(rule, lead)
 
 

@@ -68,7 +68,9 @@ class ScoringRule(TimeStampedModel):
     value = models.JSONField(null=True, blank=True)
     event_type = models.CharField(max_length=50, blank=True)
     url_pattern = models.CharField(
-        max_length=300, blank=True, help_text="Counts only events whose URL contains this."
+        max_length=300,
+        blank=True,
+        help_text="Counts only events whose URL contains this (case-sensitive).",
     )
     points = models.IntegerField()
     max_occurrences = models.PositiveIntegerField(null=True, blank=True)
