@@ -6,6 +6,7 @@ Defaults are the issue's sizes: 100,000 leads, 20 rules, 1,000,000 events in bat
 
     python bench/scoring.py [--leads N] [--events N] [--rules N] [--batch N]
                             [--clients N] [--workers N] [--port N]
+                            [--rescore-workers N] [--rescore-only]
 
 Every option also reads an environment variable (SCORING_LEADS, SCORING_EVENTS, …).
 Uses the PostgreSQL database plumb_bench_scoring (wiped and refilled on each run).
@@ -58,6 +59,10 @@ def options() -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=env("clients", 4))
     parser.add_argument("--workers", type=int, default=env("workers", 3))
     parser.add_argument("--port", type=int, default=env("port", 8203))
+    parser.add_argument("--rescore-workers", type=int, default=env("rescore_workers", 2))
+    parser.add_argument(
+        "--rescore-only", action="store_true", help="reuse the data of the last run"
+    )
     return parser.parse_args()
 
 
@@ -358,22 +363,43 @@ def ingest(args: argparse.Namespace, token: str, emails: list[str]) -> dict:
     }
 
 
+def _rescore_worker(job_id: int) -> None:
+    from scoring import services
+
+    services.run_rescore_job(job_id=job_id)
+
+
 def rescore(args: argparse.Namespace) -> dict:
+    """Change one fit rule and time the whole rescore, with `--rescore-workers` processes
+    sharing the job (as several Celery workers would)."""
+    import multiprocessing
+
+    from django.db import connections
+
     from leads.models import Lead
     from scoring import services
     from scoring.models import RescoreJob, ScoringRule
 
     rule = ScoringRule.objects.filter(category="fit").order_by("pk").first()
-    job = services.update_rule(rule=rule, by=None, points=rule.points + 1)
-    job = RescoreJob.objects.latest("pk")
     started = time.perf_counter()
-    job = services.run_rescore_job(job_id=job.pk)
+    services.update_rule(rule=rule, by=None, points=rule.points + 1)
+    job = RescoreJob.objects.latest("pk")
+    connections.close_all()  # each forked worker opens its own connection
+    context = multiprocessing.get_context("fork")
+    workers = [
+        context.Process(target=_rescore_worker, args=(job.pk,)) for _ in range(args.rescore_workers)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
     seconds = time.perf_counter() - started
-    assert job is not None
+    job.refresh_from_db()
     return {
         "leads": Lead.objects.count(),
         "rescored": job.done,
         "status": job.status,
+        "workers": args.rescore_workers,
         "seconds": round(seconds, 2),
         "leads_per_second": round(job.done / seconds),
         "target_seconds": 15,
@@ -383,14 +409,18 @@ def rescore(args: argparse.Namespace) -> dict:
 def main() -> None:
     args = options()
     setup_django("plumb_bench_scoring")
-    token, emails = reset_and_fill(args)
-    server = start_server(args)
-    try:
-        ingestion = ingest(args, token, emails)
-        print(f"ingest: {ingestion['events_per_second']} events/s", flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    previous = Path(ROOT / "bench" / "results" / "scoring.json")
+    if args.rescore_only and previous.exists():
+        ingestion = json.loads(previous.read_text())["ingest"]
+    else:
+        token, emails = reset_and_fill(args)
+        server = start_server(args)
+        try:
+            ingestion = ingest(args, token, emails)
+            print(f"ingest: {ingestion['events_per_second']} events/s", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     rescoring = rescore(args)
     from django.db import connection
 
@@ -407,6 +437,7 @@ def main() -> None:
                 "batch": args.batch,
                 "clients": args.clients,
                 "gunicorn_workers": args.workers,
+                "rescore_workers": args.rescore_workers,
             },
             "ingest": ingestion,
             "events_stored": stored,

@@ -170,11 +170,10 @@ class ScoreHistory(models.Model):
 
 
 class RescoreJob(models.Model):
-    """Rescoring every lead after a rule change, in pk-ordered batches.
-
-    `cursor` is the last lead pk done; a batch advances it under a row lock, so two workers
-    running the same job cooperate instead of doing a batch twice. A newer job supersedes an
-    older one (it rescores everything anyway).
+    """Rescoring every lead after a rule change, as pre-planned pk-range batches
+    (RescoreBatch). Workers claim batches with SKIP LOCKED, so several workers share one job
+    in parallel, a crashed worker's batch rolls back and is claimed again, and no batch is
+    counted twice. A newer job supersedes an older one (it rescores everything anyway).
     """
 
     class Status(models.TextChoices):
@@ -189,7 +188,6 @@ class RescoreJob(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
-    cursor = models.BigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -207,3 +205,26 @@ class RescoreJob(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+
+class RescoreBatch(models.Model):
+    """One pk range of a rescore job. `done_at` is set in the same transaction that writes
+    the range's scores, so a batch is either fully rescored and counted, or pending."""
+
+    job = models.ForeignKey(RescoreJob, on_delete=models.CASCADE, related_name="batches")
+    first_pk = models.BigIntegerField()
+    last_pk = models.BigIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "first_pk"]
+        indexes = [
+            models.Index(
+                fields=["job", "first_pk"],
+                name="rescorebatch_pending",
+                condition=Q(done_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.job_id}: leads {self.first_pk}–{self.last_pk}"

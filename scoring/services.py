@@ -19,7 +19,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -39,6 +40,7 @@ from scoring.models import (
     Category,
     EngagementEvent,
     Operator,
+    RescoreBatch,
     RescoreJob,
     RuleSetVersion,
     ScoreHistory,
@@ -179,11 +181,27 @@ def _write_version(*, by: User | None, change: str) -> RescoreJob:
     RescoreJob.objects.filter(status__in=RescoreJob.ACTIVE).update(
         status=RescoreJob.Status.SUPERSEDED, finished_at=timezone.now()
     )
-    job = RescoreJob.objects.create(version=version, total=Lead.objects.count())
+    job = RescoreJob.objects.create(version=version)
+    _plan_batches(job)
     from scoring.tasks import rescore_leads_task
 
     rescore_leads_task.delay_on_commit(job.pk)
     return job
+
+
+def _plan_batches(job: RescoreJob) -> None:
+    """Cut the current leads into pk ranges of BATCH_SIZE (one id scan, one INSERT). Leads
+    created later are scored when they are created."""
+    ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
+    batches = [
+        RescoreBatch(
+            job=job, first_pk=ids[start], last_pk=ids[min(start + BATCH_SIZE, len(ids)) - 1]
+        )
+        for start in range(0, len(ids), BATCH_SIZE)
+    ]
+    RescoreBatch.objects.bulk_create(batches)
+    RescoreJob.objects.filter(pk=job.pk).update(total=len(ids))
+    job.total = len(ids)
 
 
 @transaction.atomic
@@ -477,39 +495,52 @@ def score_leads(*, lead_ids: list[int], reason: str = ScoreHistory.Reason.LEAD) 
         )
 
 
-def run_rescore_job(*, job_id: int, batch_size: int = BATCH_SIZE) -> RescoreJob | None:
-    """Rescore all leads for a rule change, batch by batch, each in its own transaction.
+def run_rescore_job(*, job_id: int) -> RescoreJob | None:
+    """Rescore all leads for a rule change, one claimed batch per transaction.
 
-    Each batch holds the job row lock while it advances `cursor`, so a second worker on the
-    same job waits and then continues after it: no batch runs twice, progress is exact.
-    A job superseded by a newer one stops (the newer one covers every lead)."""
+    Safe to run twice or concurrently: a batch is claimed with SELECT … FOR UPDATE SKIP
+    LOCKED and marked done in the transaction that writes its scores, so parallel workers
+    split the job and a crashed worker's batch is simply claimed again. A job superseded by
+    a newer one stops (the newer one covers every lead)."""
     while True:
         with transaction.atomic():
-            job = RescoreJob.objects.select_for_update().filter(pk=job_id).first()
+            job = RescoreJob.objects.filter(pk=job_id).first()
             if job is None or not job.is_active:
                 return job
             now = timezone.now()
             if RescoreJob.objects.filter(pk__gt=job.pk).exists():
-                job.status, job.finished_at = RescoreJob.Status.SUPERSEDED, now
-                job.save(update_fields=["status", "finished_at"])
+                RescoreJob.objects.filter(pk=job.pk, status__in=RescoreJob.ACTIVE).update(
+                    status=RescoreJob.Status.SUPERSEDED, finished_at=now
+                )
+                job.refresh_from_db()
                 return job
-            batch = Lead.objects.filter(
-                pk__in=Lead.objects.filter(pk__gt=job.cursor)
-                .order_by("pk")
-                .values("pk")[:batch_size]
+            batch = (
+                RescoreBatch.objects.select_for_update(skip_locked=True)
+                .filter(job_id=job.pk, done_at__isnull=True)
+                .order_by("first_pk")
+                .first()
             )
-            scored, _ = _score_queryset(batch, reason=ScoreHistory.Reason.RESCORE, now=now)
-            if not scored:
-                job.status, job.finished_at = RescoreJob.Status.DONE, now
-                job.total = max(job.total, job.done)
-                job.save(update_fields=["status", "finished_at", "total"])
+            if batch is None:
+                # Nothing left to claim: finished, or the last batches are in other hands
+                # (then the worker that finishes them closes the job).
+                if not RescoreBatch.objects.filter(job_id=job.pk, done_at__isnull=True).exists():
+                    RescoreJob.objects.filter(pk=job.pk, status__in=RescoreJob.ACTIVE).update(
+                        status=RescoreJob.Status.DONE, finished_at=now
+                    )
+                job.refresh_from_db()
                 return job
-            job.status = RescoreJob.Status.RUNNING
-            job.started_at = job.started_at or now
-            job.cursor = scored[-1]
-            job.done += len(scored)
-            job.total = max(job.total, job.done)
-            job.save(update_fields=["status", "started_at", "cursor", "done", "total"])
+            scored, _ = _score_queryset(
+                Lead.objects.filter(pk__gte=batch.first_pk, pk__lte=batch.last_pk),
+                reason=ScoreHistory.Reason.RESCORE,
+                now=now,
+            )
+            RescoreBatch.objects.filter(pk=batch.pk).update(done_at=now)
+            # Last statement before commit: the job row lock is held only for an instant.
+            RescoreJob.objects.filter(pk=job.pk).update(
+                done=F("done") + len(scored),
+                status=RescoreJob.Status.RUNNING,
+                started_at=Coalesce("started_at", Value(now)),
+            )
 
 
 def decay_engagement(

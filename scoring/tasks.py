@@ -9,8 +9,8 @@ from scoring import services
 
 @shared_task
 def rescore_leads_task(job_id: int) -> None:
-    """Rescore every lead for a rule change. Safe to run twice or concurrently: batches
-    advance the job's cursor under its row lock; a superseded job stops."""
+    """Rescore every lead for a rule change. Safe to run twice or concurrently: batches are
+    claimed with SKIP LOCKED and marked done with their scores; a superseded job stops."""
     services.run_rescore_job(job_id=job_id)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scoring import services
-from scoring.models import EngagementEvent, RuleSetVersion, ScoringRule
+from scoring.models import EngagementEvent, RescoreJob, RuleSetVersion, ScoringRule
 from tests.factories import LeadFactory, make_token
 
 pytestmark = pytest.mark.django_db
@@ -130,13 +130,15 @@ def test_lead_score_api_explains_the_score_and_404s_outside_scope(
     )
 
 
-def test_rescore_progress_is_exposed(client, marketing):
+def test_rescore_progress_is_exposed(client, marketing, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
     LeadFactory.create_batch(3)
     services.create_rule(by=marketing, **FIT)
     client.force_login(marketing)
     jobs = client.get("/api/v1/scoring/rescore-jobs/").json()
     assert (jobs[0]["status"], jobs[0]["done"], jobs[0]["total"]) == ("queued", 0, 3)
-    services.run_rescore_job(job_id=jobs[0]["id"], batch_size=2)
+    assert RescoreJob.objects.get().batches.count() == 2
+    services.run_rescore_job(job_id=jobs[0]["id"])
     job = client.get(f"/api/v1/scoring/rescore-jobs/{jobs[0]['id']}/").json()
     assert (job["status"], job["done"], job["total"], job["percent"]) == ("done", 3, 3, 100)
 

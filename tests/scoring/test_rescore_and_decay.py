@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.utils import timezone
 
 from crm.models import JobRun, OrgSettings
@@ -38,9 +39,22 @@ def rules(marketing):
     )
 
 
-def test_rescore_job_scores_every_lead_in_batches_and_a_second_run_changes_nothing(rules):
+def test_rescore_job_scores_every_lead_in_batches_and_a_second_run_changes_nothing(
+    marketing, monkeypatch
+):
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
     leads = LeadFactory.create_batch(5, country="US")
+    services.create_rule(
+        by=marketing,
+        name="US",
+        category="fit",
+        field="country",
+        operator="equals",
+        value="US",
+        points=10,
+    )
     job = RescoreJob.objects.latest("pk")
+    assert job.batches.count() == 3
     rescore_leads_task(job.pk)
     job.refresh_from_db()
     assert (job.status, job.done, job.total) == ("done", 5, 5)
@@ -50,6 +64,31 @@ def test_rescore_job_scores_every_lead_in_batches_and_a_second_run_changes_nothi
     rescore_leads_task(job.pk)  # redelivered message
     services.run_rescore_job(job_id=job.pk)
     assert ScoreHistory.objects.count() == history == len(leads)
+
+
+def test_a_batch_done_before_a_crash_is_not_redone(rules, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    LeadFactory.create_batch(4, country="US")
+    services.update_rule(rule=services.ScoringRule.objects.get(name="US"), by=None, points=11)
+    job = RescoreJob.objects.latest("pk")
+    first = job.batches.order_by("first_pk").first()
+    # given a worker that scored the first batch and then died
+    with transaction.atomic():
+        services._score_queryset(
+            Lead.objects.filter(pk__gte=first.first_pk, pk__lte=first.last_pk),
+            reason="rescore",
+            now=timezone.now(),
+        )
+        job.batches.filter(pk=first.pk).update(done_at=timezone.now())
+        RescoreJob.objects.filter(pk=job.pk).update(done=2, status="running")
+    history = ScoreHistory.objects.count()
+    # when the redelivered task runs
+    rescore_leads_task(job.pk)
+    # then only the second batch is rescored and the count is exact
+    job.refresh_from_db()
+    assert (job.status, job.done, job.total) == ("done", 4, 4)
+    assert ScoreHistory.objects.count() == history + 2
+    assert set(Lead.objects.values_list("score", flat=True)) == {11}
 
 
 def test_an_older_job_is_superseded_by_a_newer_rule_change(rules, marketing):
