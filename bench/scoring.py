@@ -238,7 +238,7 @@ def reset_and_fill(args: argparse.Namespace) -> tuple[str, list[str]]:
         cursor.execute(
             "TRUNCATE scoring_engagementevent, scoring_scorehistory, scoring_rescorejob, "
             "scoring_rulesetversion, scoring_scoringrule, leads_leadtransition, crm_notification, "
-            "crm_apitoken, crm_jobrun, leads_lead CASCADE"
+            "crm_apitoken, crm_jobrun, leads_lead RESTART IDENTITY CASCADE"
         )
     rng = random.Random(7)
     emails = []
