@@ -116,7 +116,9 @@ class EngagementEvent(models.Model):
     """Something a lead did (opened an e-mail, viewed /pricing …). `external_id` is the
     sender's id: unique, so a replayed event is a no-op."""
 
-    external_id = models.CharField(max_length=100, unique=True)
+    # Unique through a named constraint, not unique=True: that would add a second
+    # (LIKE-pattern) index on PostgreSQL that nothing uses and every insert pays for.
+    external_id = models.CharField(max_length=100)
     # No database FK constraint on purpose: inserting events would otherwise take a KEY SHARE
     # lock on each lead, which conflicts with the FOR UPDATE of the MQL transition in a
     # concurrent request and can deadlock. Deleting a lead still deletes its events (Django's
@@ -126,6 +128,7 @@ class EngagementEvent(models.Model):
         on_delete=models.CASCADE,
         related_name="engagement_events",
         db_constraint=False,
+        db_index=False,  # the (lead, type, occurred_at) index serves lookups by lead
     )
     type = models.CharField(max_length=50)
     occurred_at = models.DateTimeField()
@@ -137,6 +140,9 @@ class EngagementEvent(models.Model):
         ordering = ["-occurred_at", "-pk"]
         indexes = [
             models.Index(fields=["lead", "type", "occurred_at"], name="event_lead_type_at"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="event_unique_external_id"),
         ]
 
     def __str__(self) -> str:
