@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
+from scoring import events as events_in
 from scoring import selectors, services
 from scoring.models import RescoreJob, ScoringRule
 
@@ -206,11 +207,11 @@ class EventsView(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         try:
-            result = services.ingest_events(events=events, user=request.user)
-        except services.TooManyEvents:
+            result = events_in.ingest_events(events=events, user=request.user)
+        except events_in.TooManyEvents:
             return Response(
                 {
-                    "detail": f"At most {services.MAX_EVENTS_PER_REQUEST} events per request; split the batch."
+                    "detail": f"At most {events_in.MAX_EVENTS_PER_REQUEST} events per request; split the batch."
                 },
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )

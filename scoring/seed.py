@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from crm.seed import DemoOrg
 from leads.models import Lead
+from scoring import events as events_in
 from scoring import services
 from scoring.models import EngagementEvent, ScoringRule
 
@@ -160,8 +161,8 @@ def run(org: DemoOrg) -> dict[str, int]:
                 }
             )
     if events and marketing is not None:
-        for start in range(0, len(events), services.MAX_EVENTS_PER_REQUEST):
-            services.ingest_events(
-                events=events[start : start + services.MAX_EVENTS_PER_REQUEST], user=marketing
+        for start in range(0, len(events), events_in.MAX_EVENTS_PER_REQUEST):
+            events_in.ingest_events(
+                events=events[start : start + events_in.MAX_EVENTS_PER_REQUEST], user=marketing
             )
     return {"scoring rules": rules, "engagement events": EngagementEvent.objects.count() - before}
