@@ -185,6 +185,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": 3300},
     },
     # --- scoring ---
+    "scoring-decay-engagement": {
+        "task": "scoring.tasks.decay_engagement_task",
+        "schedule": crontab(minute=40, hour=2),
+        "options": {"expires": 3600},
+    },
     # --- forecasting ---
     "forecast-weekly-snapshot": {
         "task": "forecasting.tasks.take_weekly_snapshot_task",

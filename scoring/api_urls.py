@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-router = SimpleRouter()
+from scoring import api
 
-urlpatterns = router.urls
+router = SimpleRouter()
+router.register("scoring/rules", api.ScoringRuleViewSet, basename="scoring-rule")
+router.register("scoring/rescore-jobs", api.RescoreJobViewSet, basename="scoring-rescore-job")
+
+urlpatterns = [
+    path("leads/<int:pk>/score/", api.LeadScoreView.as_view(), name="api-lead-score"),
+    path("events/", api.EventsView.as_view(), name="api-events"),
+    *router.urls,
+]

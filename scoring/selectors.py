@@ -1,13 +1,215 @@
-"""Scoring reads shared by pages and API (the scoring issue builds these)."""
+"""Scoring reads shared by pages, API and tasks: the lead's score panel, rules, progress,
+the MQL preview and the backtest."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from crm.models import OrgSettings, User
 from leads.models import Lead
+from scoring.engine import LEAD_FIELDS, Rule
+from scoring.models import RescoreJob, RuleSetVersion, ScoreHistory, ScoringRule
+from scoring.services import BATCH_SIZE, RuleSet, compute_scores, current_rule_set
+
+SPARK_WIDTH, SPARK_HEIGHT, HISTORY_POINTS = 160, 36, 30
+
+
+def rule_list() -> QuerySet[ScoringRule]:
+    """Every rule (active first within each category). Rules are org-wide: all roles read."""
+    return ScoringRule.objects.order_by("category", "-active", "pk")
+
+
+def latest_rescore_job() -> RescoreJob | None:
+    return RescoreJob.objects.select_related("version").order_by("-pk").first()
+
+
+def latest_version() -> RuleSetVersion | None:
+    return RuleSetVersion.objects.order_by("-pk").first()
 
 
 def lead_score_panel(*, lead: Lead) -> dict[str, Any]:
-    """What the lead page's score panel (templates/scoring/_lead_score.html) needs: the
-    breakdown, history for the sparkline. Not built yet: the panel shows the stored score."""
-    return {"score": lead.score, "breakdown": lead.score_breakdown, "history": []}
+    """What the lead page's score panel (templates/scoring/_lead_score.html) needs: score,
+    fit/engagement, the breakdown lines (rule, count, points), the version that scored the
+    lead and a server-drawn sparkline of the last 30 score changes. Two queries."""
+    history = list(
+        ScoreHistory.objects.filter(lead_id=lead.pk)
+        .order_by("-at", "-pk")
+        .values("at", "score")[:HISTORY_POINTS]
+    )[::-1]
+    version = None
+    if lead.score_version:
+        version = (
+            RuleSetVersion.objects.filter(pk=lead.score_version)
+            .values("pk", "created_at", "change")
+            .first()
+        )
+    breakdown = sorted(
+        lead.score_breakdown or [],
+        key=lambda line: (line.get("category") != "fit", -abs(line.get("points", 0))),
+    )
+    return {
+        "score": lead.score,
+        "fit_score": lead.fit_score,
+        "engagement_score": lead.engagement_score,
+        "breakdown": breakdown,
+        "version": version,
+        "scored_at": lead.scored_at,
+        "last_engaged_at": lead.last_engaged_at,
+        "history": history,
+        "sparkline": sparkline([row["score"] for row in history]),
+        "threshold": OrgSettings.load().mql_threshold,
+    }
+
+
+def sparkline(values: list[int]) -> dict[str, Any] | None:
+    """SVG polyline points for a list of scores (None with fewer than two points)."""
+    if len(values) < 2:
+        return None
+    low, high = min(values), max(values)
+    span = (high - low) or 1
+    step = SPARK_WIDTH / (len(values) - 1)
+    points = " ".join(
+        f"{round(i * step, 1)},{round(SPARK_HEIGHT - 2 - (v - low) / span * (SPARK_HEIGHT - 4), 1)}"
+        for i, v in enumerate(values)
+    )
+    return {
+        "points": points,
+        "width": SPARK_WIDTH,
+        "height": SPARK_HEIGHT,
+        "low": low,
+        "high": high,
+    }
+
+
+def lead_score(*, user: User, lead_id: int) -> Lead | None:
+    """A lead's score fields, only if the user may see the lead (None → 404)."""
+    return (
+        Lead.objects.visible_to(user)
+        .only(
+            "pk",
+            "score",
+            "fit_score",
+            "engagement_score",
+            "score_breakdown",
+            "score_version",
+            "scored_at",
+            "last_engaged_at",
+            "stage",
+            "mql_at",
+        )
+        .filter(pk=lead_id)
+        .first()
+    )
+
+
+def _lead_batches(
+    queryset: QuerySet[Lead], extra: Iterable[str] = ()
+) -> Iterable[list[dict[str, Any]]]:
+    cursor = 0
+    fields = ["pk", "last_engaged_at", *LEAD_FIELDS, *extra]
+    while True:
+        rows = list(queryset.filter(pk__gt=cursor).order_by("pk").values(*fields)[:BATCH_SIZE])
+        if not rows:
+            return
+        yield rows
+        cursor = rows[-1]["pk"]
+
+
+def preview_mql(*, rules: list[Rule], threshold: int) -> dict[str, int]:
+    """How many current leads would score ≥ threshold with `rules` (nothing is saved), next
+    to how many do now. Reads in batches of 5,000 leads (two queries each)."""
+    org = OrgSettings.load()
+    now = timezone.now()
+    rule_set = RuleSet.of(rules, version=None)
+    total = would = 0
+    for rows in _lead_batches(Lead.objects.all()):
+        scores = compute_scores(leads=rows, rule_set=rule_set, now=now, org=org)
+        total += len(rows)
+        would += sum(1 for s in scores.values() if s.total >= threshold)
+    current = Lead.objects.filter(score__gte=threshold).count()
+    return {"total": total, "would_be_mql": would, "currently_mql": current, "threshold": threshold}
+
+
+THRESHOLDS = tuple(range(30, 100, 10))
+
+
+def backtest(*, start: date, end: date) -> dict[str, Any]:
+    """How well the current rules separate leads that converted, among leads created in
+    [start, end]: per rule, the SQL and won rate of matching vs non-matching leads; for the
+    whole model, at thresholds 30…90, how many leads would be MQL and what share reached SQL.
+    Read-only; batches of 5,000 leads."""
+    from pipeline.models import Opportunity, Stage
+
+    tz = timezone.get_current_timezone()
+    since = datetime.combine(start, time.min, tzinfo=tz)
+    until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)
+    won = Opportunity.objects.filter(lead_id=OuterRef("pk"), stage__kind=Stage.Kind.WON)
+    queryset = Lead.objects.filter(created_at__gte=since, created_at__lt=until).annotate(
+        is_won=Exists(won)
+    )
+    rule_set = current_rule_set()
+    rules = rule_set.fit + rule_set.engagement
+    org, now = OrgSettings.load(), timezone.now()
+    # per rule: [matching, matching_sql, matching_won, other, other_sql, other_won]
+    tallies = {rule.rule_id: [0] * 6 for rule in rules}
+    levels = {t: [0, 0] for t in THRESHOLDS}
+    leads = reached = won_total = 0
+    for rows in _lead_batches(queryset, extra=("sql_at", "converted_at", "is_won")):
+        scores = compute_scores(leads=rows, rule_set=rule_set, now=now, org=org)
+        for row in rows:
+            score = scores[row["pk"]]
+            is_sql = bool(row["sql_at"] or row["converted_at"])
+            is_won = bool(row["is_won"])
+            leads += 1
+            reached += is_sql
+            won_total += is_won
+            matched = {line["rule"] for line in score.breakdown}
+            for rule in rules:
+                tally = tallies[rule.rule_id]
+                offset = 0 if rule.rule_id in matched else 3
+                tally[offset] += 1
+                tally[offset + 1] += is_sql
+                tally[offset + 2] += is_won
+            for t in THRESHOLDS:
+                if score.total >= t:
+                    levels[t][0] += 1
+                    levels[t][1] += is_sql
+    return {
+        "start": start,
+        "end": end,
+        "leads": leads,
+        "reached_sql": reached,
+        "won": won_total,
+        "rules": [
+            {
+                "rule": rule,
+                "matching": t[0],
+                "matching_sql_rate": _rate(t[1], t[0]),
+                "matching_won_rate": _rate(t[2], t[0]),
+                "other": t[3],
+                "other_sql_rate": _rate(t[4], t[3]),
+                "other_won_rate": _rate(t[5], t[3]),
+            }
+            for rule in rules
+            for t in [tallies[rule.rule_id]]
+        ],
+        "thresholds": [
+            {
+                "threshold": t,
+                "mqls": levels[t][0],
+                "reached_sql": levels[t][1],
+                "share": _rate(levels[t][1], levels[t][0]),
+                "is_current": t == org.mql_threshold,
+            }
+            for t in THRESHOLDS
+        ],
+    }
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(100 * part / whole, 1) if whole else None

@@ -239,7 +239,8 @@ def test_import_query_count_is_constant_in_batch_size(api, is_postgres):
             response = api({"match_on": "email", "leads": batch})
         assert (response.json()["updated"], response.json()["created"]) == (size, size)
         inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "leads_lead"')]
-        assert len(queries) - len(inserts) <= 13
+        # import (auth, validation, upsert, idempotency) + scoring the batch: flat in size
+        assert len(queries) - len(inserts) <= 18
         assert len(inserts) == 1 if is_postgres else len(inserts) <= size // 20 + 1
 
 

@@ -1,0 +1,271 @@
+"""Engagement events in: parse, deduplicate on the sender's id, resolve leads, insert, and
+rescore the leads in the same transaction (split out of services.py; same rules apply)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from crm.models import User
+from leads.models import Lead
+from scoring.models import EngagementEvent, ScoreHistory
+from scoring.services import EVENT_TYPE_RE, _score_queryset
+
+MAX_EVENTS_PER_REQUEST = 1000
+
+
+@dataclass
+class EventOutcome:
+    index: int
+    status: str = "failed"
+    id: int | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "status": self.status, "id": self.id, "errors": self.errors}
+
+
+@dataclass
+class _Parsed:
+    outcome: EventOutcome
+    external_id: str = ""
+    email: str | None = None
+    lead_external_id: str | None = None
+    type: str = ""
+    occurred_at: datetime | None = None
+    url: str = ""
+    properties: dict[str, Any] = field(default_factory=dict)
+    create_lead: bool = False
+    lead_id: int | None = None
+
+
+class TooManyEvents(Exception):
+    """More than MAX_EVENTS_PER_REQUEST events in one request (the API answers 413)."""
+
+
+def _parse_event(index: int, item: Any, now: datetime) -> _Parsed:
+    parsed = _Parsed(outcome=EventOutcome(index=index))
+    errors = parsed.outcome.errors
+    if not isinstance(item, dict):
+        errors["non_field_errors"] = ["Each event must be a JSON object."]
+        return parsed
+    external_id = item.get("id")
+    if isinstance(external_id, int) and not isinstance(external_id, bool):
+        external_id = str(external_id)
+    if not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 100:
+        errors["id"] = ["Give the event's id (a string of at most 100 characters)."]
+    else:
+        parsed.external_id = external_id.strip()
+    lead = item.get("lead")
+    if not isinstance(lead, dict) or not (lead.get("email") or lead.get("external_id")):
+        errors["lead"] = ['Identify the lead: {"email": …} or {"external_id": …}.']
+    else:
+        if isinstance(lead.get("email"), str) and lead["email"].strip():
+            parsed.email = lead["email"].strip().lower()
+        elif lead.get("email") is not None:
+            errors["lead"] = ["lead.email must be a string."]
+        if isinstance(lead.get("external_id"), str | int) and str(lead["external_id"]).strip():
+            parsed.lead_external_id = str(lead["external_id"]).strip()
+        elif lead.get("external_id") is not None:
+            errors["lead"] = ["lead.external_id must be a string."]
+    event_type = item.get("type")
+    if not isinstance(event_type, str) or not EVENT_TYPE_RE.match(event_type.strip().lower()):
+        errors["type"] = [
+            "Give the event type: lower-case letters, digits, _ . : - (e.g. email_opened)."
+        ]
+    else:
+        parsed.type = event_type.strip().lower()
+    occurred = item.get("occurred_at")
+    moment = parse_datetime(occurred) if isinstance(occurred, str) else None
+    if moment is None:
+        errors["occurred_at"] = ["Give occurred_at as an ISO 8601 date-time."]
+    else:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, timezone.UTC)
+        if moment > now + timedelta(minutes=5):
+            errors["occurred_at"] = ["occurred_at is in the future."]
+        parsed.occurred_at = moment
+    properties = item.get("properties", {})
+    if properties is None:
+        properties = {}
+    if not isinstance(properties, dict):
+        errors["properties"] = ["properties must be an object."]
+    else:
+        parsed.properties = properties
+        url = properties.get("url", "")
+        parsed.url = url[:500] if isinstance(url, str) else ""
+    parsed.create_lead = item.get("create_lead") is True
+    if parsed.create_lead and parsed.email:
+        try:
+            validate_email(parsed.email)
+        except ValidationError:
+            errors["lead"] = ["lead.email is not a valid e-mail address."]
+    return parsed
+
+
+@dataclass
+class IngestResult:
+    outcomes: list[EventOutcome]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.count("created"),
+            "duplicate": self.count("duplicate"),
+            "failed": self.count("failed"),
+            "results": [o.as_dict() for o in self.outcomes],
+        }
+
+
+@transaction.atomic
+def ingest_events(*, events: list[Any], user: User) -> IngestResult:
+    """Record engagement events and rescore their leads in the same transaction.
+
+    Concurrency: the events are inserted first, then the leads are locked in pk order and
+    scored, so a request that scores after another sees both requests' events.
+
+    Idempotent on the sender's id: a known id (or a repeat within the batch) is a
+    `duplicate` and changes nothing; the unique constraint settles concurrent replays
+    (INSERT … ON CONFLICT DO NOTHING). An unknown lead fails that event only, unless it says
+    "create_lead": true (then a `new` lead is created from its e-mail). Set-based: a fixed
+    number of queries per request whatever the batch size."""
+    if len(events) > MAX_EVENTS_PER_REQUEST:
+        raise TooManyEvents
+    now = timezone.now()
+    parsed = [_parse_event(index, item, now) for index, item in enumerate(events)]
+    valid = [p for p in parsed if not p.outcome.errors]
+
+    # Replays: ids already stored, or repeated earlier in this batch.
+    known = dict(
+        EngagementEvent.objects.filter(external_id__in={p.external_id for p in valid}).values_list(
+            "external_id", "pk"
+        )
+    )
+    first_seen: dict[str, _Parsed] = {}
+    fresh: list[_Parsed] = []
+    for p in valid:
+        if p.external_id in known:
+            p.outcome.status, p.outcome.id = "duplicate", known[p.external_id]
+        elif p.external_id in first_seen:
+            p.outcome.status = "duplicate"
+        else:
+            first_seen[p.external_id] = p
+            fresh.append(p)
+
+    _resolve_leads(fresh, user=user)
+    to_insert = [p for p in fresh if p.lead_id is not None]
+    inserted = _insert_events(to_insert, now=now)
+    for p in to_insert:
+        if p.external_id in inserted:
+            p.outcome.status, p.outcome.id = "created", inserted[p.external_id]
+        else:  # a concurrent request stored the same id first
+            p.outcome.status = "duplicate"
+    for p in valid:
+        if p.outcome.status == "duplicate" and p.outcome.id is None:
+            first = first_seen.get(p.external_id)
+            p.outcome.id = first.outcome.id if first else None
+    lead_ids = sorted({p.lead_id for p in to_insert if p.external_id in inserted})  # type: ignore[misc]
+    if lead_ids:
+        # Lock the leads (pk order) only now, after the insert: concurrent requests overlap
+        # for everything but the scoring itself, and whoever scores second sees both batches.
+        _score_queryset(
+            Lead.objects.filter(pk__in=lead_ids), reason=ScoreHistory.Reason.EVENT, now=now
+        )
+    return IngestResult(outcomes=[p.outcome for p in parsed])
+
+
+def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
+    """Find each event's lead (by e-mail or external id), creating `new` leads for unknown
+    e-mails that asked for it. No lock here: scoring locks the leads after the insert."""
+    emails = {p.email for p in items if p.email}
+    external_ids = {p.lead_external_id for p in items if p.lead_external_id and not p.email}
+    creatable = {p.email for p in items if p.create_lead and p.email}
+
+    def lookup() -> tuple[dict[str, int], dict[str, int]]:
+        if not emails and not external_ids:
+            return {}, {}
+        rows = (
+            Lead.objects.visible_to(user)
+            .filter(Q(email__in=emails) | Q(external_id__in=external_ids))
+            .values_list("pk", "email", "external_id")
+        )
+        by_email, by_external = {}, {}
+        for pk, email, external_id in rows:
+            by_email[email] = pk
+            if external_id:
+                by_external[external_id] = pk
+        return by_email, by_external
+
+    by_email, by_external = lookup()
+    missing = sorted(creatable - set(by_email))
+    if missing:
+        first = {p.email: p for p in reversed(items) if p.create_lead and p.email in missing}
+        Lead.objects.bulk_create(
+            [
+                Lead(
+                    email=email,
+                    external_id=(
+                        first[email].lead_external_id
+                        if first[email].lead_external_id not in by_external
+                        else None
+                    ),
+                    source=Lead.Source.EVENT,
+                )
+                for email in missing
+            ],
+            ignore_conflicts=True,
+        )
+        by_email, by_external = lookup()
+    for p in items:
+        lead_id = by_email.get(p.email) if p.email else by_external.get(p.lead_external_id or "")
+        if lead_id is None:
+            who = f"e-mail {p.email}" if p.email else f"external_id {p.lead_external_id}"
+            hint = "" if p.create_lead else ' Send "create_lead": true to create it.'
+            p.outcome.errors["lead"] = [f"No lead with {who}.{hint}"]
+        p.lead_id = lead_id
+
+
+def _insert_events(items: list[_Parsed], *, now: datetime) -> dict[str, int]:
+    """INSERT … ON CONFLICT (external_id) DO NOTHING RETURNING: {external_id: pk} of the rows
+    this call actually inserted (works on PostgreSQL and SQLite ≥ 3.35)."""
+    if not items:
+        return {}
+    table = EngagementEvent._meta.db_table
+    ops = connection.ops
+    received = ops.adapt_datetimefield_value(now)
+    inserted: dict[str, int] = {}
+    chunk = 1000 if connection.vendor == "postgresql" else 400
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), chunk):
+            part = items[start : start + chunk]
+            params: list[Any] = []
+            for p in part:
+                params += [
+                    p.external_id,
+                    p.lead_id,
+                    p.type,
+                    ops.adapt_datetimefield_value(p.occurred_at),
+                    p.url,
+                    json.dumps(p.properties),
+                    received,
+                ]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
+            cursor.execute(
+                f'INSERT INTO "{table}" (external_id, lead_id, type, occurred_at, url, '
+                f"properties, received_at) VALUES {values} "
+                "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id",
+                params,
+            )
+            inserted.update({external_id: pk for pk, external_id in cursor.fetchall()})
+    return inserted
