@@ -3,12 +3,14 @@
 A cell starting with = + - @ (or a tab / carriage return, which some spreadsheets skip
 before looking) would run as a formula when the file is opened (CSV / formula injection).
 `safe_cell` prefixes such text with an apostrophe, which spreadsheets show as plain text.
-Numbers stay numbers: only strings are touched, so -12.5 as a Decimal exports unchanged.
+Numbers stay numbers: -12.5 (a Decimal, or the text "-12.5") exports unchanged.
+Every CSV the app writes goes through this module.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -18,11 +20,14 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """Neutralise a formula-looking string; everything else passes through unchanged."""
+    """Neutralise a formula-looking string; numbers and everything else pass through."""
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        return "'" + value
+        try:
+            float(value)  # "-12.5" is a number, not a formula
+        except ValueError:
+            return "'" + value
     return value
 
 
@@ -30,19 +35,21 @@ def safe_row(row: Iterable[Any]) -> list[Any]:
     return [safe_cell(value) for value in row]
 
 
-class _Echo:
-    """A file-like object whose write() returns the line instead of storing it."""
-
-    def write(self, value: str) -> str:
-        return value
+CHUNK_BYTES = 64_000
 
 
 def csv_lines(header: Sequence[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """The CSV text, one line at a time (header first), every cell neutralised."""
-    writer = csv.writer(_Echo())
-    yield writer.writerow(safe_row(header))
+    """The CSV text in ~64 KB chunks (header first), every cell neutralised."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(safe_row(header))
     for row in rows:
-        yield writer.writerow(safe_row(row))
+        writer.writerow(safe_row(row))
+        if buffer.tell() > CHUNK_BYTES:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def csv_response(

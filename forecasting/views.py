@@ -17,9 +17,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
+from crm.csv_export import csv_response
 from crm.models import Team, User, users_visible_to
 from forecasting import metrics, selectors, services
-from forecasting.csv_export import csv_response
 from forecasting.forms import (
     AdjustmentForm,
     ForecastFilterForm,

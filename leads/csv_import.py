@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from crm.csv_export import safe_cell
 from crm.models import User
 from leads.importing import MAX_BATCH
 from leads.models import LeadCsvUpload
@@ -181,15 +182,6 @@ def run_csv_import(*, upload: LeadCsvUpload, by: User, dry_run: bool) -> dict[st
 
 
 # --- CSV out ----------------------------------------------------------------------------
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A cell a spreadsheet will not run: text starting with = + - @ (or a tab/CR) gets a
-    leading apostrophe (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
 
 
 def failed_rows_csv(upload: LeadCsvUpload) -> Iterator[str]:

@@ -6,9 +6,6 @@ Views parse → call a selector or service → render; rules live in leads.servi
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from crm.csv_export import csv_response
 from crm.models import User
 from crm.services import create_activity
 from leads import csv_import, forms, selectors, services
@@ -87,22 +85,9 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
         ("created_at", "created_at"),
     ]
 
-    def rows() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow([name for name, _ in columns])
-        for values in leads.values_list(*[path for _, path in columns]).iterator(2000):
-            writer.writerow([csv_import.safe_cell(v) for v in values])
-            if buffer.tell() > 64_000:
-                yield buffer.getvalue()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue()
-
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.csv"'
-    return response
+    rows = leads.values_list(*[path for _, path in columns]).iterator(2000)
+    return csv_response(f"leads-{stamp}.csv", [name for name, _ in columns], rows)
 
 
 @require_POST

@@ -187,7 +187,7 @@ def test_reports_page_respects_scope_and_exports_csv(
     csv = client.get(
         reverse("forecasting:reports"), {"period": "2026-Q4", "export": "lost_reasons"}
     )
-    assert csv.content.decode().splitlines()[1] == "Price,1,500.00"
+    assert b"".join(csv.streaming_content).decode().splitlines()[1] == "Price,1,500.00"
 
 
 def test_reports_bad_period_is_400(client, manager):

@@ -144,7 +144,7 @@ def test_csv_export_neutralises_formula_cells(client, admin_user, org):
         reverse("forecasting:forecast"),
         {"period": "2026-Q4", "team": org["team_a"].pk, "export": "rollup"},
     )
-    body = response.content.decode()
+    body = b"".join(response.streaming_content).decode()
     assert response["Content-Type"].startswith("text/csv")
     assert "'=HYPERLINK(1)" in body
     assert "\n=HYPERLINK" not in body
