@@ -71,7 +71,7 @@ class ForecastView(APIView):
                 errors.update({k: v[0] for k, v in exc.message_dict.items()})
         raw_team = request.query_params.get("team")
         team_id = None
-        if raw_team not in (None, ""):
+        if raw_team is not None:  # sent empty is an error too, as with every API filter
             try:
                 team_id = int(raw_team)
                 if team_id < 1:

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import django_filters
+from django import forms
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
@@ -20,6 +21,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from crm.api_filters import UtcIsoDateTimeFilter
 from leads import selectors, services
 from leads.importing import MAX_BATCH
 from leads.models import Lead
@@ -124,12 +126,18 @@ class ConflictSerializer(serializers.Serializer):
     allowed = serializers.ListField(child=serializers.CharField())
 
 
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole-number filter: scores are integers, so ?score_min=0.5 is a 400, not a guess."""
+
+    field_class = forms.IntegerField
+
+
 class LeadFilter(django_filters.FilterSet):
     stage = django_filters.ChoiceFilter(choices=Lead.Lifecycle.choices)
     owner = django_filters.NumberFilter(field_name="owner_id")
     source = django_filters.ChoiceFilter(choices=Lead.Source.choices)
-    score_min = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    score_min = IntegerFilter(field_name="score", lookup_expr="gte")
+    updated_since = UtcIsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     search = django_filters.CharFilter(method="filter_search", label="Name, e-mail or company")
 
     class Meta:
