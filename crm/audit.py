@@ -138,11 +138,13 @@ def record_many(
     ids: Iterable[object],
     changes: Mapping[str, Any] | None = None,
     labels: Mapping[Any, str] | None = None,
+    changes_for: Mapping[Any, Mapping[str, Any]] | None = None,
 ) -> int:
     """Audit a bulk operation: one row per record, inserted in batches (no per-row queries).
 
-    Every row carries the same `changes` and `bulk_count` = how many records the operation
-    touched, so a record's history shows "changed with N others". Returns the row count.
+    Every row carries `changes` (or that record's own entry in `changes_for`) and
+    `bulk_count` = how many records the operation touched, so a record's history shows
+    "changed with N others". Returns the row count.
     """
     id_list = list(dict.fromkeys(ids))
     if not id_list:
@@ -157,7 +159,7 @@ def record_many(
             target_type=target_type,
             target_id=pk,
             target_label=labels.get(pk, ""),
-            changes=changes,
+            changes=(changes_for or {}).get(pk, changes),
             at=now,
             bulk_count=len(id_list),
         )

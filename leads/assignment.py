@@ -305,7 +305,8 @@ def _insert_rows(model: type[models.Model], rows: list[dict[str, object]]) -> No
     arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays})",
+            # identifiers come from model metadata; every value is a bound parameter
+            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays})",  # nosec B608
             [[row[name] for row in rows] for name in names],
         )
 
@@ -314,6 +315,7 @@ def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -
     """Phase 1 (inside the rule locks): record the decisions — owner + `assigned_at`, the
     assignment log with its why, the rotation cursors — and flag leads nobody could take (their
     manager told once). Only what caps and rotation depend on; returns the assigned ids."""
+    from crm.audit import record_many
     from crm.services import notify_many
 
     assigned = [item for item in plans if item.rep is not None]
@@ -344,6 +346,20 @@ def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -
                 }
                 for item in assigned
             ],
+        )
+        record_many(
+            actor=None,
+            action="lead.assign",
+            model=Lead,
+            ids=[item.lead.pk for item in assigned],
+            changes_for={
+                item.lead.pk: {
+                    "owner_id": [None, item.rep.pk],
+                    "rule": item.rule.name if item.rule else "",
+                    "why": item.why,
+                }
+                for item in assigned
+            },
         )
         cursors = {item.rule.pk: item.rep.pk for item in assigned if item.rule is not None}
         AssignmentRule.objects.bulk_update(

@@ -305,9 +305,17 @@ def import_leads(
                 r["id"] for r in results if r["status"] in ("created", "updated") and r["id"]
             ]
             if written and not dry_run:
+                from crm.audit import record_many
                 from scoring.services import score_leads
 
                 score_leads(lead_ids=written)
+                for status in ("created", "updated"):
+                    record_many(
+                        actor=by,
+                        action=f"lead.import.{status}",
+                        model=Lead,
+                        ids=[r["id"] for r in results if r["status"] == status and r["id"]],
+                    )
             outcome.lead_ids = written
     for result in results:
         status = result["status"]

@@ -262,7 +262,8 @@ def _insert_events(items: list[_Parsed], *, now: datetime) -> dict[str, int]:
                 ]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
             cursor.execute(
-                f'INSERT INTO "{table}" (external_id, lead_id, type, occurred_at, url, '
+                # the table name comes from model metadata; every value is a bound parameter
+                f'INSERT INTO "{table}" (external_id, lead_id, type, occurred_at, url, '  # nosec B608
                 f"properties, received_at) VALUES {values} "
                 "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id",
                 params,

@@ -1,0 +1,50 @@
+"""Bulk operations leave an audit trail per record: lead import and round-robin assignment."""
+
+from __future__ import annotations
+
+import pytest
+
+from crm.models import AuditLog
+from leads.assignment import assign_leads
+from leads.importing import import_leads
+from tests.factories import LeadFactory
+from tests.leads.routing_factories import AssignmentRuleFactory, MqlLeadFactory, make_team
+
+pytestmark = pytest.mark.django_db
+
+
+def test_import_records_each_created_and_updated_lead(marketing):
+    existing = LeadFactory(email="old@x.example")
+    import_leads(
+        records=[{"email": "old@x.example", "title": "CTO"}, {"email": "new@x.example"}],
+        match_on="email",
+        by=marketing,
+    )
+    rows = {
+        (r.action, r.target_id, r.actor_id)
+        for r in AuditLog.objects.filter(action__startswith="lead.import")
+    }
+    new_id = str(AuditLog.objects.get(action="lead.import.created").target_id)
+    assert rows == {
+        ("lead.import.updated", str(existing.pk), marketing.pk),
+        ("lead.import.created", new_id, marketing.pk),
+    }
+
+
+def test_assignment_records_each_leads_new_owner_and_rule():
+    team, (rep,), _ = make_team("Sales", reps=1)
+    AssignmentRuleFactory(name="All", target_team=team)
+    leads = MqlLeadFactory.create_batch(2)
+    assign_leads(lead_ids=[lead.pk for lead in leads])
+    rows = AuditLog.objects.filter(action="lead.assign").order_by("target_id")
+    assert [r.target_id for r in rows] == sorted(str(lead.pk) for lead in leads)
+    assert rows[0].changes["owner_id"] == [None, rep.pk]
+    assert rows[0].changes["rule"] == "All"
+    assert rows[0].bulk_count == 2
+
+
+def test_lead_page_links_its_change_history(client, rep):
+    lead = LeadFactory(owner=rep)
+    client.force_login(rep)
+    html = client.get(f"/leads/{lead.pk}/").content.decode()
+    assert f'hx-get="/settings/history/leads/{lead.pk}/"' in html
