@@ -128,3 +128,15 @@ def test_another_users_upload_is_404(client, marketing):
     other = UserFactory(username="marketing_two", role="marketing")
     client.force_login(other)
     assert client.get(reverse("leads:import_map", args=[the_upload.pk])).status_code == 404
+
+
+@pytest.mark.parametrize("view", ["import_map", "import_report", "import_failed_csv"])
+def test_another_importers_upload_is_a_404(client, marketing, view):
+    # The attack matrix cannot build uploads, so this route's scope is pinned here.
+    from tests.factories import UserFactory
+
+    upload = LeadCsvUpload.objects.create(
+        filename="mine.csv", content="email\na@x.example\n", created_by=marketing
+    )
+    client.force_login(UserFactory(username="marketing_two", role="marketing"))
+    assert client.get(reverse(f"leads:{view}", args=[upload.pk])).status_code == 404
