@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from crm.audit import record
 from crm.models import Team, User, users_visible_to
 from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
 from forecasting.periods import fiscal_start_month, parse_period, week_start
@@ -70,13 +71,19 @@ def set_quota(
     parse_period(period, fiscal_start_month(), allow_month=False)
     _check_subject(by=by, user=user, team=team, own_ok=True)
     lookup = {"user": user} if user is not None else {"team": team}
+    old = Quota.objects.filter(period=period, **lookup).values_list("amount", flat=True).first()
+    subject = user if user is not None else team
+    changes = {"period": period, "amount": [None if old is None else str(old), None]}
     if str(amount).strip() == "":
         Quota.objects.filter(period=period, **lookup).delete()
+        record(actor=by, action="quota.clear", target=subject, changes=changes)
         return None
     value = _amount(amount)
     quota, _ = Quota.objects.update_or_create(
         period=period, **lookup, defaults={"amount": value, "updated_by": by}
     )
+    changes["amount"][1] = str(value)
+    record(actor=by, action="quota.set", target=subject, changes=changes)
     return quota
 
 

@@ -373,6 +373,7 @@ def update_lead(*, lead: Lead, by: User, data: dict[str, Any]) -> Lead:
     if errors:
         raise ValidationError(errors)
     locked = Lead.objects.select_for_update().get(pk=lead.pk)
+    before = {name: getattr(locked, name) for name in clean}
     for name, value in clean.items():
         if name == "attributes":
             value = merge_attributes(locked.attributes or {}, value)
@@ -389,8 +390,11 @@ def update_lead(*, lead: Lead, by: User, data: dict[str, Any]) -> Lead:
         ):
             taken["external_id"] = ["Another lead already has this external id."]
         raise ValidationError(taken or {"detail": ["The lead could not be saved."]}) from None
+    from crm.audit import diff, record
     from scoring.services import score_leads
 
+    after = {name: getattr(locked, name) for name in clean}
+    record(actor=by, action="lead.update", target=locked, changes=diff(before, after))
     score_leads(lead_ids=[locked.pk])
     return locked
 

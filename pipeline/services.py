@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import F, Max, Min, Q
 from django.utils import timezone
 
+from crm.audit import diff, record
 from crm.models import Account, User
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage, StageChange
 
@@ -159,8 +160,6 @@ def create_opportunity(
         changed_at=now,
         amount=amount,
     )
-    from crm.audit import record
-
     record(
         actor=by,
         action="opportunity.create",
@@ -266,8 +265,6 @@ def move_opportunity(
             seconds_in_from_stage=max(0, int((now - opportunity.stage_entered_at).total_seconds())),
             reason=reason[:200],
         )
-        from crm.audit import record
-
         record(
             actor=by,
             action="opportunity.move",
@@ -329,6 +326,7 @@ def update_opportunity(
         raise ValidationError({"owner": "A deal needs an owner."})
     if not Opportunity.objects.visible_to(by).filter(pk=opportunity.pk).exists():
         raise Opportunity.DoesNotExist("No such deal in your scope.")
+    before = {name: getattr(opportunity, name) for name in changes}
     stage = opportunity.stage
     for name, value in changes.items():
         setattr(opportunity, name, value)
@@ -351,6 +349,12 @@ def update_opportunity(
     updated = qs.update(**fields, version=F("version") + 1, updated_at=timezone.now())
     if updated != 1:
         raise StaleOpportunity(Opportunity.objects.select_related("stage").get(pk=opportunity.pk))
+    record(
+        actor=by,
+        action="opportunity.update",
+        target=opportunity,
+        changes=diff(before, {name: getattr(opportunity, name) for name in changes}),
+    )
     opportunity.refresh_from_db()
     return opportunity
 
@@ -480,7 +484,7 @@ def add_stage(*, pipeline: Pipeline, name: str, **fields: object) -> Stage:
 
 
 @transaction.atomic
-def update_stage(*, stage: Stage, **fields: object) -> Stage:
+def update_stage(*, stage: Stage, by: User | None = None, **fields: object) -> Stage:
     """Edit a stage's settings. Changing its kind must keep the pipeline's shape, and a stage
     holding deals cannot change kind (the deals' closed/won state would lie)."""
     unknown = set(fields) - set(STAGE_FIELDS)
@@ -488,6 +492,7 @@ def update_stage(*, stage: Stage, **fields: object) -> Stage:
         raise ValidationError(dict.fromkeys(unknown, "Unknown stage field."))
     if "kind" in fields and fields["kind"] != stage.kind and stage.opportunities.exists():
         raise ValidationError({"kind": "Move this stage's deals before changing its kind."})
+    before = {name: getattr(stage, name) for name in fields}
     for name, value in fields.items():
         setattr(stage, name, value)
     if "name" in fields:
@@ -499,6 +504,8 @@ def update_stage(*, stage: Stage, **fields: object) -> Stage:
     stage.full_clean()
     stage.save()
     check_pipeline_shape(stage.pipeline)
+    after = {name: getattr(stage, name) for name in fields}
+    record(actor=by, action="stage.update", target=stage, changes=diff(before, after))
     return stage
 
 

@@ -531,7 +531,7 @@ def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
         elif action == "delete":
             services.delete_stage(stage=stage)
         elif form.is_valid():
-            services.update_stage(stage=stage, **form.cleaned_data)
+            services.update_stage(stage=stage, by=request.user, **form.cleaned_data)
         else:
             return _pipeline_page(request, pipeline, stage_errors={pk: form}, status=422)
     except ValidationError as error:

@@ -22,6 +22,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from crm.audit import diff, record
 from crm.models import OrgSettings, User
 from leads.models import Lead
 from scoring.engine import (
@@ -207,6 +208,7 @@ def create_rule(*, by: User | None, **fields: Any) -> ScoringRule:
     rule = clean_rule(ScoringRule(**fields))
     rule.save()
     _write_version(by=by, change=f"Added “{rule.name}”")
+    record(actor=by, action="scoring_rule.create", target=rule)
     return rule
 
 
@@ -229,6 +231,12 @@ def update_rule(*, rule: ScoringRule, by: User | None, **fields: Any) -> Scoring
     if Rule.from_row(locked).snapshot() | {"active": locked.active} == before:
         return locked
     locked.save()
+    record(
+        actor=by,
+        action="scoring_rule.update",
+        target=locked,
+        changes=diff(before, Rule.from_row(locked).snapshot() | {"active": locked.active}),
+    )
     if "active" in fields and set(fields) == {"active"}:
         verb = "Enabled" if locked.active else "Disabled"
     else:
@@ -241,6 +249,7 @@ def update_rule(*, rule: ScoringRule, by: User | None, **fields: Any) -> Scoring
 def delete_rule(*, rule: ScoringRule, by: User | None) -> None:
     """Remove a rule; its name stays in the older versions' snapshots and breakdowns."""
     name = rule.name
+    record(actor=by, action="scoring_rule.delete", target=rule)
     deleted, _ = ScoringRule.objects.filter(pk=rule.pk).delete()
     if deleted:
         _write_version(by=by, change=f"Removed “{name}”")
