@@ -31,6 +31,7 @@ from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from crm.bulk import insert_rows
 from crm.models import Activity, Notification, OrgSettings, User
 from leads.models import AssignmentLog, AssignmentRule, Lead
 
@@ -288,27 +289,10 @@ def _managers_to_notify(plans: list[Plan], pools: dict[int, list[User]]) -> dict
 
 
 def _insert_rows(model: type[models.Model], rows: list[dict[str, object]]) -> None:
-    """Set-based INSERT of plain rows (keys: field names or attnames, same in every row).
-
-    On PostgreSQL one `INSERT … SELECT * FROM unnest(%s::type[], …)` built directly: the ORM's
-    per-value preparation was the largest cost inside the routing lock. Elsewhere bulk_create.
-    """
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(model(**row) for row in rows)
-        return
-    names = list(rows[0])
-    fields = [model._meta.get_field(name) for name in names]
-    quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in fields)
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            # identifiers come from model metadata; every value is a bound parameter
-            f"INSERT INTO {quote(model._meta.db_table)} ({columns}) SELECT * FROM unnest({arrays})",  # nosec B608
-            [[row[name] for row in rows] for name in names],
-        )
+    """Set-based INSERT of plain rows (keys: field names or attnames, same in every row): the
+    ORM's per-value preparation was the largest cost inside the routing lock."""
+    if rows:
+        insert_rows(model, {name: [row[name] for row in rows] for name in rows[0]})
 
 
 def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -> list[int]:

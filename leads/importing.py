@@ -25,6 +25,7 @@ from django.db import IntegrityError, OperationalError, connection, models, tran
 from django.db.models import Q
 from django.utils import timezone
 
+from crm.bulk import array_type, update_rows
 from crm.models import User, users_visible_to
 from leads.models import Lead
 
@@ -481,7 +482,7 @@ def _insert(rows: list[dict[str, Any]], *, now: datetime) -> list[int]:
             unsent = json.dumps(default)  # most rows leave score_breakdown etc. at the default
             values = [unsent if v is default else json.dumps(v) for v in values]
         columns.append(connection.ops.quote_name(model_field.column))
-        casts.append(f"%s::{_array_type(model_field)}[]")
+        casts.append(f"%s::{array_type(model_field)}[]")
         arrays.append(values)
     sql = (
         f"INSERT INTO {connection.ops.quote_name(Lead._meta.db_table)} ({', '.join(columns)}) "
@@ -499,39 +500,16 @@ def _insert_defaults() -> list[tuple[models.Field, Any]]:
     return [(f, f.get_default()) for f in Lead._meta.concrete_fields if not f.primary_key]
 
 
-def _array_type(field: models.Field) -> str:
-    if isinstance(field, models.ForeignKey):
-        return "bigint"
-    if isinstance(field, models.JSONField):
-        return "jsonb"
-    db_type = field.db_type(connection) or "text"
-    return db_type.split(" ")[0] if not db_type.startswith("timestamp") else "timestamptz"
-
-
 def _update(leads: list[SimpleNamespace], names: list[str]) -> None:
-    """Write `names` of these (locked) leads. PostgreSQL: one `UPDATE … FROM unnest(arrays)`;
-    elsewhere bulk_update. Each row gets its own values for every listed field: the rows were
-    read under lock, so a field this record did not change is written back unchanged."""
-    if connection.vendor != "postgresql":
-        attnames = [Lead._meta.get_field(name).attname for name in names]
-        Lead.objects.bulk_update(
-            [Lead(pk=row.pk, **{a: getattr(row, a) for a in attnames}) for row in leads], names
-        )
-        return
-    fields = [Lead._meta.get_field(name) for name in names]
-    arrays: list[list[Any]] = [[lead.pk for lead in leads]]
-    for model_field in fields:
-        values = [getattr(lead, model_field.attname) for lead in leads]
-        if isinstance(model_field, models.JSONField):
-            values = [json.dumps(v) for v in values]
-        arrays.append(values)
-    quote = connection.ops.quote_name
-    aliases = [f"v{i}" for i in range(len(fields))]
-    sets = ", ".join(f"{quote(f.column)} = v.{a}" for f, a in zip(fields, aliases, strict=True))
-    casts = ", ".join(["%s::bigint[]", *[f"%s::{_array_type(f)}[]" for f in fields]])
-    sql = (
-        f"UPDATE {quote(Lead._meta.db_table)} AS t SET {sets} "
-        f"FROM unnest({casts}) AS v(id, {', '.join(aliases)}) WHERE t.id = v.id"
+    """Write `names` of these (locked) leads in one set-based UPDATE. Each row gets its own
+    values for every listed field: the rows were read under lock, so a field this record did
+    not change is written back unchanged."""
+    attnames = [Lead._meta.get_field(name).attname for name in names]
+    update_rows(
+        Lead,
+        [lead.pk for lead in leads],
+        {
+            name: [getattr(lead, attname) for lead in leads]
+            for name, attname in zip(names, attnames, strict=True)
+        },
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, arrays)
