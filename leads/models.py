@@ -71,7 +71,10 @@ class Lead(TimeStampedModel):
 
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
-    email = models.EmailField(max_length=254, unique=True)  # stored trimmed and lower-cased
+    # Stored trimmed and lower-cased. Unique through a named constraint, not unique=True: that
+    # would add a second (LIKE-pattern) index on PostgreSQL that nothing uses and every
+    # imported lead pays for. Same for external_id.
+    email = models.EmailField(max_length=254)
     phone = models.CharField(max_length=50, blank=True)
     title = models.CharField(max_length=150, blank=True)
     company = models.CharField(max_length=200, blank=True)
@@ -87,7 +90,8 @@ class Lead(TimeStampedModel):
     utm_source = models.CharField(max_length=200, blank=True)
     utm_medium = models.CharField(max_length=200, blank=True)
     utm_campaign = models.CharField(max_length=200, blank=True)
-    external_id = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    # NULL when absent, so the unique constraint allows many leads without one.
+    external_id = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
     attributes = models.JSONField(default=dict, blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -95,10 +99,14 @@ class Lead(TimeStampedModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="leads",
+        db_index=False,  # lead_owner_stage (owner, stage) serves lookups by owner
     )
 
     # Score (written by scoring.services only): fit + engagement, with a per-rule breakdown.
-    score = models.IntegerField(default=0, db_index=True)
+    # Not indexed on purpose: scoring rewrites scores constantly, and with no indexed column
+    # among the score fields PostgreSQL updates them in place (HOT, see migration 0005)
+    # instead of touching every index of the table. Sorting a scope by score is a top-N sort.
+    score = models.IntegerField(default=0)
     fit_score = models.IntegerField(default=0)
     engagement_score = models.IntegerField(default=0)
     score_breakdown = models.JSONField(default=list, blank=True)
@@ -152,6 +160,8 @@ class Lead(TimeStampedModel):
         ]
         constraints = [
             models.CheckConstraint(condition=~Q(email=""), name="lead_email_not_blank"),
+            models.UniqueConstraint(fields=["email"], name="lead_unique_email"),
+            models.UniqueConstraint(fields=["external_id"], name="lead_unique_external_id"),
         ]
 
     def __str__(self) -> str:

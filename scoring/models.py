@@ -158,7 +158,12 @@ class ScoreHistory(models.Model):
         RESCORE = "rescore", "Rules changed"
         DECAY = "decay", "Engagement decay"
 
-    lead = models.ForeignKey("leads.Lead", on_delete=models.CASCADE, related_name="score_history")
+    lead = models.ForeignKey(
+        "leads.Lead",
+        on_delete=models.CASCADE,
+        related_name="score_history",
+        db_index=False,  # the (lead, -at) index serves lookups by lead
+    )
     at = models.DateTimeField()
     score = models.IntegerField()
     fit_score = models.IntegerField()
