@@ -315,7 +315,7 @@ def ingest(args: argparse.Namespace, token: str, emails: list[str]) -> dict:
     statuses: dict[int, int] = {}
     created = 0
 
-    def send(batch_no: int) -> tuple[float, int, int]:
+    def body(batch_no: int) -> bytes:
         rng = random.Random(batch_no)
         size = min(args.batch, args.events - batch_no * args.batch)
         events = []
@@ -332,10 +332,16 @@ def ingest(args: argparse.Namespace, token: str, emails: list[str]) -> dict:
                     "properties": {"url": page} if page else {},
                 }
             )
-        body = json.dumps(events).encode()
+        return json.dumps(events).encode()
+
+    # The senders' bodies are built before the clock starts: producing them is the sender's
+    # work, not ingest (on this 2-core machine it would otherwise take CPU from the server).
+    bodies = [body(batch_no) for batch_no in range(batches)]
+
+    def send(batch_no: int) -> tuple[float, int, int]:
         request = urllib.request.Request(
             url,
-            data=body,
+            data=bodies[batch_no],
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
         started = time.perf_counter()

@@ -141,7 +141,7 @@ class LeadScoreSerializer(serializers.Serializer):
     score = serializers.IntegerField()
     fit_score = serializers.IntegerField()
     engagement_score = serializers.IntegerField()
-    breakdown = serializers.JSONField(source="score_breakdown")
+    breakdown = serializers.JSONField()
     version = serializers.IntegerField(source="score_version", allow_null=True)
     scored_at = serializers.DateTimeField(allow_null=True)
     last_engaged_at = serializers.DateTimeField(allow_null=True)

@@ -347,15 +347,22 @@ def score_lead(
     now: datetime,
     decay_percent: int,
     decay_days: int,
+    fit: tuple[int, list[dict[str, Any]]] | None = None,
 ) -> Score:
     """Score one lead: fit rules on its fields, engagement rules on its event counts (already
     windowed by the query), capped per rule, then decayed. The breakdown lists every rule that
-    contributed (rule id, name, count, points) and sums exactly to the score."""
+    contributed (rule id, name, count, points) and sums exactly to the score.
+
+    `fit`: the lead's fit points and breakdown lines, already known (its fields and the rules
+    are unchanged since it was last scored), so only engagement is computed."""
     score = Score()
-    for rule in fit_rules:
-        if rule.matcher(lead):
-            score.fit += rule.points
-            score.breakdown.append(_line(rule, 1, rule.points))
+    if fit is not None:
+        score.fit, score.breakdown = fit[0], list(fit[1])
+    else:
+        for rule in fit_rules:
+            if rule.matcher(lead):
+                score.fit += rule.points
+                score.breakdown.append(_line(rule, 1, rule.points))
     raw = 0
     for rule in engagement_rules:
         count = counts.get(rule.key, 0)
@@ -374,15 +381,60 @@ def score_lead(
     score.engagement = round(raw * factor)
     if score.engagement != raw:
         score.breakdown.append(
-            {
-                "rule": None,
-                "name": f"Decay: −{decay_percent} % × {periods} (no activity for {periods * decay_days}+ days)",
-                "category": Category.ENGAGEMENT,
-                "count": periods,
-                "points": score.engagement - raw,
-            }
+            _decay_line(periods, score.engagement - raw, decay_percent, decay_days)
         )
     return score
+
+
+def _decay_line(periods: int, points: int, percent: int, days: int) -> dict[str, Any]:
+    return {
+        "rule": None,
+        "name": f"Decay: −{percent} % × {periods} (no activity for {periods * days}+ days)",
+        "category": Category.ENGAGEMENT,
+        "count": periods,
+        "points": points,
+        "percent": percent,
+        "days": days,
+    }
+
+
+# The breakdown as stored on the lead: one short array per line, [rule id, count, points]
+# (the decay line: [None, periods, points, percent, days]). Names and categories come from
+# the rule-set version that scored the lead, so a lead row stays narrow (scoring rewrites it
+# on every event batch) while the explanation stays exact even after a rule is renamed.
+
+
+def stored_breakdown(breakdown: list[dict[str, Any]]) -> list[list[Any]]:
+    stored: list[list[Any]] = []
+    for line in breakdown:
+        if line["rule"] is None:
+            stored.append([None, line["count"], line["points"], line["percent"], line["days"]])
+        else:
+            stored.append([line["rule"], line["count"], line["points"]])
+    return stored
+
+
+def expand_breakdown(stored: list[Any], rules: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored lines with names and categories again; `rules`: {rule id: snapshot} of the
+    version that scored the lead (RuleSetVersion.rules, or the current rules)."""
+    lines = []
+    for line in stored or []:
+        if isinstance(line, dict):  # written before the compact form
+            lines.append(line)
+        elif line[0] is None:
+            lines.append(_decay_line(line[1], line[2], line[3], line[4]))
+        else:
+            rule = rules.get(line[0], {})
+            lines.append(
+                {
+                    "rule": line[0],
+                    "name": rule.get("name", f"Rule #{line[0]} (deleted)"),
+                    "category": rule.get("category", Category.ENGAGEMENT),
+                    "count": line[1],
+                    "points": line[2],
+                }
+            )
+    return lines
 
 
 def _line(rule: Rule, count: int, points: int) -> dict[str, Any]:

@@ -146,18 +146,13 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
     parsed = [_parse_event(index, item, now) for index, item in enumerate(events)]
     valid = [p for p in parsed if not p.outcome.errors]
 
-    # Replays: ids already stored, or repeated earlier in this batch.
-    known = dict(
-        EngagementEvent.objects.filter(external_id__in={p.external_id for p in valid}).values_list(
-            "external_id", "pk"
-        )
-    )
+    # Repeats within the batch are duplicates of their first occurrence; ids already stored
+    # are settled by the insert itself (ON CONFLICT DO NOTHING), so a fresh batch costs no
+    # lookup and only the ids that did not insert are fetched, for their response ids.
     first_seen: dict[str, _Parsed] = {}
     fresh: list[_Parsed] = []
     for p in valid:
-        if p.external_id in known:
-            p.outcome.status, p.outcome.id = "duplicate", known[p.external_id]
-        elif p.external_id in first_seen:
+        if p.external_id in first_seen:
             p.outcome.status = "duplicate"
         else:
             first_seen[p.external_id] = p
@@ -169,18 +164,33 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
     for p in to_insert:
         if p.external_id in inserted:
             p.outcome.status, p.outcome.id = "created", inserted[p.external_id]
-        else:  # a concurrent request stored the same id first
-            p.outcome.status = "duplicate"
+    # Not inserted: stored before (a replay), or by a concurrent request a moment ago. A stored
+    # id is a duplicate even when its lead can no longer be found.
+    unsettled = {p.external_id for p in fresh if p.external_id not in inserted}
+    known = (
+        dict(
+            EngagementEvent.objects.filter(external_id__in=unsettled).values_list(
+                "external_id", "pk"
+            )
+        )
+        if unsettled
+        else {}
+    )
     for p in valid:
-        if p.outcome.status == "duplicate" and p.outcome.id is None:
-            first = first_seen.get(p.external_id)
-            p.outcome.id = first.outcome.id if first else None
+        first = first_seen[p.external_id]
+        if p.external_id in known:
+            p.outcome.status, p.outcome.id, p.outcome.errors = "duplicate", known[p.external_id], {}
+        elif p is not first:
+            p.outcome.id = first.outcome.id
     lead_ids = sorted({p.lead_id for p in to_insert if p.external_id in inserted})  # type: ignore[misc]
     if lead_ids:
         # Lock the leads (pk order) only now, after the insert: concurrent requests overlap
         # for everything but the scoring itself, and whoever scores second sees both batches.
         _score_queryset(
-            Lead.objects.filter(pk__in=lead_ids), reason=ScoreHistory.Reason.EVENT, now=now
+            Lead.objects.filter(pk__in=lead_ids),
+            reason=ScoreHistory.Reason.EVENT,
+            now=now,
+            events_only=True,
         )
     return IngestResult(outcomes=[p.outcome for p in parsed])
 
@@ -238,17 +248,36 @@ def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
 
 def _insert_events(items: list[_Parsed], *, now: datetime) -> dict[str, int]:
     """INSERT … ON CONFLICT (external_id) DO NOTHING RETURNING: {external_id: pk} of the rows
-    this call actually inserted (works on PostgreSQL and SQLite ≥ 3.35)."""
+    this call actually inserted (PostgreSQL, and SQLite ≥ 3.35)."""
     if not items:
         return {}
-    table = EngagementEvent._meta.db_table
-    ops = connection.ops
-    received = ops.adapt_datetimefield_value(now)
-    inserted: dict[str, int] = {}
-    chunk = 1000 if connection.vendor == "postgresql" else 400
+    table = connection.ops.quote_name(EngagementEvent._meta.db_table)
+    columns = "external_id, lead_id, type, occurred_at, url, properties, received_at"
+    conflict = "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id"
     with connection.cursor() as cursor:
-        for start in range(0, len(items), chunk):
-            part = items[start : start + chunk]
+        if connection.vendor == "postgresql":
+            # One bound array per column (see crm.bulk): seven parameters per batch.
+            cursor.execute(
+                # the table name comes from model metadata; every value is a bound parameter
+                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest("  # nosec B608
+                "%s::varchar[], %s::bigint[], %s::varchar[], %s::timestamptz[], %s::varchar[], "
+                f"%s::jsonb[], %s::timestamptz[]) {conflict}",
+                [
+                    [p.external_id for p in items],
+                    [p.lead_id for p in items],
+                    [p.type for p in items],
+                    [p.occurred_at for p in items],
+                    [p.url for p in items],
+                    [json.dumps(p.properties) for p in items],
+                    [now] * len(items),
+                ],
+            )
+            return {external_id: pk for pk, external_id in cursor.fetchall()}
+        ops = connection.ops
+        received = ops.adapt_datetimefield_value(now)
+        inserted: dict[str, int] = {}
+        for start in range(0, len(items), 400):  # SQLite's bound-parameter limit
+            part = items[start : start + 400]
             params: list[Any] = []
             for p in part:
                 params += [
@@ -262,10 +291,7 @@ def _insert_events(items: list[_Parsed], *, now: datetime) -> dict[str, int]:
                 ]
             values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(part))
             cursor.execute(
-                # the table name comes from model metadata; every value is a bound parameter
-                f'INSERT INTO "{table}" (external_id, lead_id, type, occurred_at, url, '  # nosec B608
-                f"properties, received_at) VALUES {values} "
-                "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id",
+                f"INSERT INTO {table} ({columns}) VALUES {values} {conflict}",  # nosec B608
                 params,
             )
             inserted.update({external_id: pk for pk, external_id in cursor.fetchall()})

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from crm.models import OrgSettings, User
 from leads.models import Lead
-from scoring.engine import LEAD_FIELDS, Rule
+from scoring.engine import LEAD_FIELDS, Rule, expand_breakdown
 from scoring.models import RescoreJob, RuleSetVersion, ScoreHistory, ScoringRule
 from scoring.services import BATCH_SIZE, RuleSet, compute_scores, current_rule_set
 
@@ -45,11 +45,11 @@ def lead_score_panel(*, lead: Lead) -> dict[str, Any]:
     if lead.score_version:
         version = (
             RuleSetVersion.objects.filter(pk=lead.score_version)
-            .values("pk", "created_at", "change")
+            .values("pk", "created_at", "change", "rules")
             .first()
         )
     breakdown = sorted(
-        lead.score_breakdown or [],
+        expand_breakdown(lead.score_breakdown, _rules_by_id(version)),
         key=lambda line: (line.get("category") != "fit", -abs(line.get("points", 0))),
     )
     return {
@@ -86,9 +86,14 @@ def sparkline(values: list[int]) -> dict[str, Any] | None:
     }
 
 
+def _rules_by_id(version: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
+    return {rule["id"]: rule for rule in (version or {}).get("rules") or [] if rule.get("id")}
+
+
 def lead_score(*, user: User, lead_id: int) -> Lead | None:
-    """A lead's score fields, only if the user may see the lead (None → 404)."""
-    return (
+    """A lead's score fields, only if the user may see the lead (None → 404), with
+    `breakdown`: the stored lines named after the rules of the version that scored it."""
+    lead = (
         Lead.objects.visible_to(user)
         .only(
             "pk",
@@ -105,6 +110,14 @@ def lead_score(*, user: User, lead_id: int) -> Lead | None:
         .filter(pk=lead_id)
         .first()
     )
+    if lead is not None:
+        version = (
+            RuleSetVersion.objects.filter(pk=lead.score_version).values("rules").first()
+            if lead.score_version
+            else None
+        )
+        lead.breakdown = expand_breakdown(lead.score_breakdown, _rules_by_id(version))
+    return lead
 
 
 def _lead_batches(

@@ -9,20 +9,21 @@ clock), so running any of these twice gives the same result.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, F, Max, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.audit import diff, record
+from crm.bulk import insert_rows, update_rows
 from crm.models import OrgSettings, User
 from leads.models import Lead
 from scoring.engine import (
@@ -33,7 +34,9 @@ from scoring.engine import (
     Rule,
     Score,
     _number,
+    expand_breakdown,
     score_lead,
+    stored_breakdown,
 )
 from scoring.models import (
     Category,
@@ -66,6 +69,11 @@ class RuleSet:
     version: int | None
     fit: list[Rule] = field(default_factory=list)
     engagement: list[Rule] = field(default_factory=list)
+
+    @cached_property
+    def snapshots(self) -> dict[int, dict[str, Any]]:
+        """{rule id: snapshot} of these rules (to expand stored breakdowns)."""
+        return {rule.rule_id: rule.snapshot() for rule in [*self.fit, *self.engagement]}
 
     @classmethod
     def of(cls, rules: Iterable[Rule], version: int | None) -> RuleSet:
@@ -322,9 +330,18 @@ def event_counts(
 
 
 def compute_scores(
-    *, leads: list[dict[str, Any]], rule_set: RuleSet, now: datetime, org: OrgSettings
+    *,
+    leads: list[dict[str, Any]],
+    rule_set: RuleSet,
+    now: datetime,
+    org: OrgSettings,
+    keep_fit: bool = False,
 ) -> dict[int, Score]:
-    """Scores for lead dicts (LEAD_FIELDS + pk + last_engaged_at): one aggregate query."""
+    """Scores for lead dicts (LEAD_FIELDS + pk + last_engaged_at): one aggregate query.
+
+    keep_fit: the leads' fields have not changed since they were last scored (new events
+    only), so a lead scored under the current rule-set version keeps its stored fit points and
+    lines (given as SCORE_COLUMNS); only engagement is recomputed."""
     counts = event_counts(
         lead_ids=[lead["pk"] for lead in leads], rules=rule_set.engagement, now=now
     )
@@ -343,8 +360,16 @@ def compute_scores(
             now=now,
             decay_percent=org.engagement_decay_percent,
             decay_days=org.engagement_decay_days,
+            fit=_stored_fit(lead, rule_set)
+            if keep_fit and lead["score_version"] == rule_set.version
+            else None,
         )
     return scores
+
+
+def _stored_fit(lead: dict[str, Any], rule_set: RuleSet) -> tuple[int, list[dict[str, Any]]]:
+    lines = expand_breakdown(lead["score_breakdown"], rule_set.snapshots)
+    return lead["fit_score"], [line for line in lines if line["category"] == Category.FIT]
 
 
 def _score_queryset(
@@ -354,41 +379,53 @@ def _score_queryset(
     now: datetime,
     rule_set: RuleSet | None = None,
     org: OrgSettings | None = None,
+    events_only: bool = False,
 ) -> tuple[list[int], int]:
     """Lock, score, write and promote the leads of `queryset` (must run in a transaction).
-    Returns (the pks scored, how many scores changed). Queries: lock+read, aggregate, UPDATE, history INSERT, and the
-    MQL transition only when someone crosses."""
+    Returns (the pks scored, how many scores changed). Queries: lock+read, aggregate, UPDATE,
+    history INSERT, and the MQL transition only when someone crosses.
+
+    events_only: only new engagement events changed (not the leads' fields): the lock reads
+    the narrow score columns and leads already scored under the current rules keep their fit
+    (one more read fetches the fields of the others)."""
     rule_set = rule_set or current_rule_set()
     org = org or OrgSettings.load()
+    fields = [f for f in LEAD_FIELDS if f not in SCORE_COLUMNS]
+    locked = queryset.select_for_update(no_key=True, of=("self",)).order_by("pk")
     leads = list(
-        queryset.select_for_update(no_key=True, of=("self",))
-        .order_by("pk")
-        .values(*SCORE_COLUMNS, *[f for f in LEAD_FIELDS if f not in SCORE_COLUMNS])
+        locked.values(*SCORE_COLUMNS) if events_only else locked.values(*SCORE_COLUMNS, *fields)
     )
     if not leads:
         return [], 0
+    if events_only:
+        unscored = {lead["pk"]: lead for lead in leads if lead["score_version"] != rule_set.version}
+        if unscored:
+            for row in Lead.objects.filter(pk__in=list(unscored)).values("pk", *fields):
+                unscored[row["pk"]].update(row)
     for lead in leads:
         lead["previous_engaged_at"] = lead["last_engaged_at"]
     before = {
         lead["pk"]: (lead["score"], lead["fit_score"], lead["engagement_score"]) for lead in leads
     }
-    scores = compute_scores(leads=leads, rule_set=rule_set, now=now, org=org)
+    scores = compute_scores(leads=leads, rule_set=rule_set, now=now, org=org, keep_fit=events_only)
     _write_scores(leads=leads, scores=scores, version=rule_set.version, now=now)
-    history = [
-        ScoreHistory(
-            lead_id=lead["pk"],
-            at=now,
-            score=score.total,
-            fit_score=score.fit,
-            engagement_score=score.engagement,
-            version=rule_set.version,
-            reason=reason,
-        )
+    moved = [
+        (lead["pk"], score)
         for lead in leads
         if before[lead["pk"]] != ((score := scores[lead["pk"]]).total, score.fit, score.engagement)
     ]
-    if history:
-        ScoreHistory.objects.bulk_create(history, batch_size=2000)
+    insert_rows(
+        ScoreHistory,
+        {
+            "lead_id": [pk for pk, _ in moved],
+            "at": [now] * len(moved),
+            "score": [score.total for _, score in moved],
+            "fit_score": [score.fit for _, score in moved],
+            "engagement_score": [score.engagement for _, score in moved],
+            "version": [rule_set.version] * len(moved),
+            "reason": [reason] * len(moved),
+        },
+    )
     # MQL once: only leads still `new` that were never MQL before; a drop never demotes.
     crossing = [
         lead["pk"]
@@ -401,7 +438,7 @@ def _score_queryset(
         from leads.services import transition_leads
 
         transition_leads(lead_ids=crossing, to=Lead.Lifecycle.MQL, by=None)
-    return [lead["pk"] for lead in leads], len(history)
+    return [lead["pk"] for lead in leads], len(moved)
 
 
 def _write_scores(
@@ -418,7 +455,7 @@ def _write_scores(
             lead["score"] == score.total
             and lead["fit_score"] == score.fit
             and lead["engagement_score"] == score.engagement
-            and lead["score_breakdown"] == score.breakdown
+            and lead["score_breakdown"] == stored_breakdown(score.breakdown)
             and lead["last_engaged_at"] == lead["previous_engaged_at"]
         )
         (unchanged if same else changed).append(lead)
@@ -428,59 +465,18 @@ def _write_scores(
         )
     if not changed:
         return
-    if connection.vendor == "postgresql":
-        from psycopg2.extras import execute_values
-
-        rows = [
-            (
-                lead["pk"],
-                (s := scores[lead["pk"]]).total,
-                s.fit,
-                s.engagement,
-                json.dumps(s.breakdown, separators=(",", ":")),
-                lead.get("last_engaged_at"),
-            )
-            for lead in changed
-        ]
-        table = Lead._meta.db_table
-        sql = (
-            f'UPDATE "{table}" AS l SET score = v.score::int, fit_score = v.fit::int, '
-            "engagement_score = v.eng::int, score_breakdown = v.breakdown::jsonb, "
-            "score_version = %s, scored_at = %s, last_engaged_at = v.engaged::timestamptz "
-            "FROM (VALUES %%s) AS v(id, score, fit, eng, breakdown, engaged) WHERE l.id = v.id"
-        )
-        with connection.cursor() as cursor:
-            raw = cursor.cursor
-            prefix = raw.mogrify(sql, (version, now)).decode()
-            execute_values(raw, prefix, rows, page_size=len(rows))
-        return
-    objects = []
-    for lead in changed:
-        score = scores[lead["pk"]]
-        objects.append(
-            Lead(
-                pk=lead["pk"],
-                score=score.total,
-                fit_score=score.fit,
-                engagement_score=score.engagement,
-                score_breakdown=score.breakdown,
-                score_version=version,
-                scored_at=now,
-                last_engaged_at=lead.get("last_engaged_at"),
-            )
-        )
-    Lead.objects.bulk_update(
-        objects,
-        [
-            "score",
-            "fit_score",
-            "engagement_score",
-            "score_breakdown",
-            "score_version",
-            "scored_at",
-            "last_engaged_at",
-        ],
-        batch_size=500,
+    update_rows(
+        Lead,
+        [lead["pk"] for lead in changed],
+        {
+            "score": [scores[lead["pk"]].total for lead in changed],
+            "fit_score": [scores[lead["pk"]].fit for lead in changed],
+            "engagement_score": [scores[lead["pk"]].engagement for lead in changed],
+            "score_breakdown": [stored_breakdown(scores[lead["pk"]].breakdown) for lead in changed],
+            "score_version": [version] * len(changed),
+            "scored_at": [now] * len(changed),
+            "last_engaged_at": [lead.get("last_engaged_at") for lead in changed],
+        },
     )
 
 

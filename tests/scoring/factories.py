@@ -57,3 +57,15 @@ def worked_example_rules(by=None) -> list[ScoringRule]:
     from scoring.services import create_rule
 
     return [create_rule(by=by, category="engagement", **rule) for rule in WORKED_EXAMPLE_RULES]
+
+
+def explained(lead) -> list[dict]:
+    """A lead's breakdown as the API and the lead page explain it (the stored lines, named
+    after the rules of the version that scored it)."""
+    from scoring.engine import expand_breakdown
+    from scoring.models import RuleSetVersion
+
+    lead.refresh_from_db()
+    version = RuleSetVersion.objects.filter(pk=lead.score_version).first()
+    rules = {rule["id"]: rule for rule in (version.rules if version else [])}
+    return expand_breakdown(lead.score_breakdown, rules)

@@ -10,9 +10,9 @@ from django.utils import timezone
 from crm.models import OrgSettings
 from leads.models import Lead, LeadTransition
 from scoring import services
-from scoring.models import EngagementEvent, RescoreJob, RuleSetVersion, ScoreHistory
+from scoring.models import EngagementEvent, RescoreJob, RuleSetVersion, ScoreHistory, ScoringRule
 from tests.factories import LeadFactory, make_token
-from tests.scoring.factories import worked_example_rules
+from tests.scoring.factories import explained, worked_example_rules
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_worked_example_scores_76_and_19(client, marketing, token, high_threshol
     casual.refresh_from_db()
     assert (eager.score, eager.engagement_score, eager.fit_score) == (76, 76, 0)
     assert casual.score == 19
-    lines = {line["name"]: (line["count"], line["points"]) for line in eager.score_breakdown}
+    lines = {line["name"]: (line["count"], line["points"]) for line in explained(eager)}
     assert lines == {
         "Content download": (3, 30),
         "Welcome e-mail opened": (3, 6),
@@ -273,9 +273,9 @@ def test_window_counts_only_recent_events_and_cap_limits_count(marketing, high_t
     services.score_leads(lead_ids=[lead.pk])
     lead.refresh_from_db()
     assert lead.score == 6  # three in the window, capped at two
-    assert lead.score_breakdown == [
+    assert explained(lead) == [
         {
-            "rule": lead.score_breakdown[0]["rule"],
+            "rule": ScoringRule.objects.get(name="Opens").pk,
             "name": "Opens",
             "category": "engagement",
             "count": 2,
@@ -339,3 +339,43 @@ def test_bad_rule_is_rejected_with_field_errors_and_writes_nothing(marketing):
             services.create_rule(by=marketing, name="x", category="fit", points=1, **fields)
         assert bad in error.value.message_dict
     assert RuleSetVersion.objects.exists() is False
+
+
+def test_an_event_keeps_a_current_fit_and_recomputes_one_scored_under_older_rules(
+    client, marketing, token, high_threshold
+):
+    # given a lead scored 10 for its industry, then the rule raised to 25 before the
+    # background rescore reached it
+    rule = services.create_rule(
+        by=marketing,
+        name="SaaS",
+        category="fit",
+        field="industry",
+        operator="equals",
+        value="SaaS",
+        points=10,
+    )
+    services.create_rule(
+        by=marketing, name="Opens", category="engagement", event_type="email_opened", points=2
+    )
+    lead = LeadFactory(industry="SaaS")
+    services.score_leads(lead_ids=[lead.pk])
+    lead.refresh_from_db()
+    assert (lead.fit_score, lead.engagement_score) == (10, 0)
+    # when an event arrives under the same rules
+    client.post(
+        URL, [event(1, lead, "email_opened")], content_type="application/json", headers=auth(token)
+    )
+    # then the fit stands and only engagement moved
+    lead.refresh_from_db()
+    assert (lead.fit_score, lead.engagement_score, lead.score) == (10, 2, 12)
+    # when the rule changes and the next event comes before the rescore
+    services.update_rule(rule=rule, by=marketing, points=25)
+    client.post(
+        URL, [event(2, lead, "email_opened")], content_type="application/json", headers=auth(token)
+    )
+    # then the event's scoring applies the new rule to the fit as well
+    lead.refresh_from_db()
+    assert (lead.fit_score, lead.engagement_score, lead.score) == (25, 4, 29)
+    assert lead.score_version == RuleSetVersion.objects.latest("pk").pk
+    assert {line["name"]: line["points"] for line in explained(lead)} == {"SaaS": 25, "Opens": 4}

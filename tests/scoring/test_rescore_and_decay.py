@@ -15,6 +15,7 @@ from scoring import services
 from scoring.models import EngagementEvent, RescoreJob, ScoreHistory
 from scoring.tasks import decay_engagement_task, rescore_leads_task
 from tests.factories import LeadFactory
+from tests.scoring.factories import explained
 
 pytestmark = pytest.mark.django_db
 
@@ -140,7 +141,8 @@ def test_decay_takes_a_quarter_of_engagement_per_30_quiet_days_and_never_touches
     lead.refresh_from_db()
     assert (lead.fit_score, lead.engagement_score, lead.score) == (10, 22, 32)  # 40 × 0.75²
     assert counts == {"leads": 1, "changed": 1}
-    assert lead.score_breakdown[-1]["points"] == -18
+    assert explained(lead)[-1]["points"] == -18
+    assert explained(lead)[-1]["name"] == "Decay: −25 % × 2 (no activity for 60+ days)"
     run = JobRun.objects.get(job="scoring.decay")
     assert (run.status, run.counts) == ("ok", {"leads": 1, "changed": 1})
 
