@@ -362,7 +362,7 @@ def score_lead(
         for rule in fit_rules:
             if rule.matcher(lead):
                 score.fit += rule.points
-                score.breakdown.append(_line(rule, 1, rule.points))
+                score.breakdown.append(fit_line(rule))
     raw = 0
     for rule in engagement_rules:
         count = counts.get(rule.key, 0)
@@ -435,6 +435,10 @@ def expand_breakdown(stored: list[Any], rules: dict[int, dict[str, Any]]) -> lis
                 }
             )
     return lines
+
+
+def fit_line(rule: Rule) -> dict[str, Any]:
+    return _line(rule, 1, rule.points)
 
 
 def _line(rule: Rule, count: int, points: int) -> dict[str, Any]:

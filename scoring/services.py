@@ -34,7 +34,7 @@ from scoring.engine import (
     Rule,
     Score,
     _number,
-    expand_breakdown,
+    fit_line,
     score_lead,
     stored_breakdown,
 )
@@ -71,9 +71,9 @@ class RuleSet:
     engagement: list[Rule] = field(default_factory=list)
 
     @cached_property
-    def snapshots(self) -> dict[int, dict[str, Any]]:
-        """{rule id: snapshot} of these rules (to expand stored breakdowns)."""
-        return {rule.rule_id: rule.snapshot() for rule in [*self.fit, *self.engagement]}
+    def fit_lines(self) -> dict[int, dict[str, Any]]:
+        """{rule id: its breakdown line} of the fit rules (a fit rule counts once, full points)."""
+        return {rule.rule_id: fit_line(rule) for rule in self.fit}
 
     @classmethod
     def of(cls, rules: Iterable[Rule], version: int | None) -> RuleSet:
@@ -335,13 +335,11 @@ def compute_scores(
     rule_set: RuleSet,
     now: datetime,
     org: OrgSettings,
-    keep_fit: bool = False,
 ) -> dict[int, Score]:
     """Scores for lead dicts (LEAD_FIELDS + pk + last_engaged_at): one aggregate query.
 
-    keep_fit: the leads' fields have not changed since they were last scored (new events
-    only), so a lead scored under the current rule-set version keeps its stored fit points and
-    lines (given as SCORE_COLUMNS); only engagement is recomputed."""
+    A lead dict carrying its current fit as `_fit` (new events only, see _score_queryset)
+    keeps it: only its engagement is computed."""
     counts = event_counts(
         lead_ids=[lead["pk"] for lead in leads], rules=rule_set.engagement, now=now
     )
@@ -360,16 +358,19 @@ def compute_scores(
             now=now,
             decay_percent=org.engagement_decay_percent,
             decay_days=org.engagement_decay_days,
-            fit=_stored_fit(lead, rule_set)
-            if keep_fit and lead["score_version"] == rule_set.version
-            else None,
+            fit=lead.get("_fit"),
         )
     return scores
 
 
-def _stored_fit(lead: dict[str, Any], rule_set: RuleSet) -> tuple[int, list[dict[str, Any]]]:
-    lines = expand_breakdown(lead["score_breakdown"], rule_set.snapshots)
-    return lead["fit_score"], [line for line in lines if line["category"] == Category.FIT]
+def _stored_fit(lead: dict[str, Any], rule_set: RuleSet) -> tuple[int, list[dict[str, Any]]] | None:
+    """The fit part of a stored breakdown (lines of the current rule set's fit rules), or None
+    when the stored form predates the compact one."""
+    lines = rule_set.fit_lines
+    stored = lead["score_breakdown"] or []
+    if any(not isinstance(line, list) for line in stored):
+        return None
+    return lead["fit_score"], [lines[line[0]] for line in stored if line[0] in lines]
 
 
 def _score_queryset(
@@ -398,7 +399,10 @@ def _score_queryset(
     if not leads:
         return [], 0
     if events_only:
-        unscored = {lead["pk"]: lead for lead in leads if lead["score_version"] != rule_set.version}
+        for lead in leads:
+            current = lead["score_version"] == rule_set.version
+            lead["_fit"] = _stored_fit(lead, rule_set) if current else None
+        unscored = {lead["pk"]: lead for lead in leads if lead["_fit"] is None}
         if unscored:
             for row in Lead.objects.filter(pk__in=list(unscored)).values("pk", *fields):
                 unscored[row["pk"]].update(row)
@@ -407,7 +411,7 @@ def _score_queryset(
     before = {
         lead["pk"]: (lead["score"], lead["fit_score"], lead["engagement_score"]) for lead in leads
     }
-    scores = compute_scores(leads=leads, rule_set=rule_set, now=now, org=org, keep_fit=events_only)
+    scores = compute_scores(leads=leads, rule_set=rule_set, now=now, org=org)
     _write_scores(leads=leads, scores=scores, version=rule_set.version, now=now)
     moved = [
         (lead["pk"], score)
