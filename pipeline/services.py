@@ -6,9 +6,10 @@ Pipeline configuration (stages, lost reasons) also changes only here, so the sha
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -199,6 +200,8 @@ def move_opportunity(
     reason: str = "",
     after_id: int | None = None,
     before_id: int | None = None,
+    audit_action: str = "opportunity.move",
+    audit_changes: Mapping[str, Any] | None = None,
 ) -> Opportunity:
     """Move a deal to another stage of its pipeline (or reorder it in its column) and record it.
 
@@ -207,6 +210,8 @@ def move_opportunity(
     current row and nothing is written. A move within the same stage only reorders (no
     StageChange). `by` must be able to see the deal (callers fetch it from `visible_to`;
     this is checked again here). The returned deal carries `wip_warning` (str or None).
+    A stage change is audited as `audit_action` (callers like `reopen_opportunity` name
+    theirs), with `audit_changes` added to the entry's changes.
     """
     if to_stage.pipeline_id != opportunity.pipeline_id:
         raise ValidationError({"stage": "That stage belongs to another pipeline."})
@@ -267,9 +272,9 @@ def move_opportunity(
         )
         record(
             actor=by,
-            action="opportunity.move",
+            action=audit_action,
             target=opportunity,
-            changes={"stage_id": [opportunity.stage_id, to_stage.pk]},
+            changes={"stage_id": [opportunity.stage_id, to_stage.pk], **(audit_changes or {})},
         )
     _refresh_keeping_relations(opportunity)
     opportunity.stage = to_stage  # same row as stage_id: saves the caller a query
