@@ -51,7 +51,7 @@ def test_a_bulk_lifecycle_move_is_audited_per_lead(rep):
     moved = transition_leads(lead_ids=[lead.pk for lead in leads], to="mql", by=rep)
     entries = AuditLog.objects.filter(action="lead.transition")
     assert sorted(int(e.target_id) for e in entries) == sorted(moved)
-    assert entries.first().changes["stage"] == [["new"], "mql"]
+    assert entries.first().changes["stage"] == ["new", "mql"]
     assert entries.first().bulk_count == 3
 
 

@@ -1,0 +1,109 @@
+"""Lead bulk actions (assign owner, change stage, disqualify) and the zombie-lead recycling
+sweep leave one audit entry per lead, in a constant number of queries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import AuditLog, OrgSettings
+from leads import services
+from leads.sweeps import recycle_zombie_leads
+from tests.factories import LeadFactory
+from tests.leads.factories import LeadReasonFactory
+from tests.leads.routing_factories import MqlLeadFactory
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def trail(action: str) -> dict[int, tuple]:
+    """{lead id: (actor id, changes, bulk_count)} for one action."""
+    return {
+        int(e.target_id): (e.actor_id, e.changes, e.bulk_count)
+        for e in AuditLog.objects.filter(action=action, target_type="leads.lead")
+    }
+
+
+def test_bulk_assign_records_each_leads_old_and_new_owner(client, manager, rep):
+    # given: one lead without an owner, one of the manager's, one already rep's
+    free = LeadFactory(stage="mql", first_name="Ada", last_name="Lovelace")
+    managers = LeadFactory(stage="mql", owner=manager)
+    already = LeadFactory(stage="mql", owner=rep)
+    client.force_login(manager)
+    # when
+    client.post(
+        reverse("leads:bulk"),
+        {"action": "assign", "ids": [free.pk, managers.pk, already.pk], "owner": rep.pk},
+    )
+    # then: the lead that did not change hands has no entry
+    assert trail("lead.assign") == {
+        free.pk: (manager.pk, {"owner_id": [None, rep.pk]}, 2),
+        managers.pk: (manager.pk, {"owner_id": [manager.pk, rep.pk]}, 2),
+    }
+    assert AuditLog.objects.get(target_id=str(free.pk)).target_label == "Ada Lovelace"
+    client.force_login(rep)
+    tab = client.get(reverse("settings:history_leads", args=[free.pk])).content.decode()
+    assert "<code>lead.assign</code>" in tab
+    assert "with 1 other" in tab
+
+
+def test_bulk_stage_change_records_each_leads_own_previous_stage(client, manager, rep):
+    new = LeadFactory(stage="new", owner=rep)
+    recycled = LeadFactory(stage="recycled", owner=rep)
+    client.force_login(manager)
+    client.post(
+        reverse("leads:bulk"), {"action": "stage", "ids": [new.pk, recycled.pk], "stage": "mql"}
+    )
+    assert trail("lead.transition") == {
+        new.pk: (manager.pk, {"stage": ["new", "mql"], "reason": ""}, 2),
+        recycled.pk: (manager.pk, {"stage": ["recycled", "mql"], "reason": ""}, 2),
+    }
+
+
+def test_bulk_disqualify_records_the_reason(client, manager, rep):
+    leads = [LeadFactory(stage="new", owner=rep), LeadFactory(stage="mql", owner=rep)]
+    LeadReasonFactory(label="No budget")
+    client.force_login(manager)
+    client.post(
+        reverse("leads:bulk"),
+        {"action": "disqualify", "ids": [x.pk for x in leads], "reason": "No budget"},
+    )
+    assert trail("lead.transition") == {
+        leads[0].pk: (manager.pk, {"stage": ["new", "disqualified"], "reason": "No budget"}, 2),
+        leads[1].pk: (manager.pk, {"stage": ["mql", "disqualified"], "reason": "No budget"}, 2),
+    }
+
+
+def test_bulk_assign_queries_do_not_grow_with_the_leads(
+    manager, rep, django_assert_max_num_queries
+):
+    for size in (2, 40):
+        ids = [lead.pk for lead in LeadFactory.create_batch(size, stage="mql", owner=manager)]
+        with django_assert_max_num_queries(8):
+            moved = services.assign_leads(lead_ids=ids, owner=rep, by=manager)
+        assert len(moved) == size
+    assert AuditLog.objects.filter(action="lead.assign").count() == 42
+
+
+def test_zombie_recycling_is_audited_per_lead_as_the_system(rep, django_assert_max_num_queries):
+    OrgSettings.objects.update_or_create(pk=1, defaults={"zombie_lead_days": 90})
+    for size in (2, 30):
+        with time_machine.travel(T0, tick=False):
+            MqlLeadFactory.create_batch(size, owner=rep)
+        with (
+            time_machine.travel(T0 + timedelta(days=91 + size), tick=False),
+            django_assert_max_num_queries(19),
+        ):
+            assert recycle_zombie_leads(now=timezone.now()) == {"recycled": size}
+    entries = trail("lead.transition")
+    assert len(entries) == 32
+    assert {(actor, str(changes)) for actor, changes, _ in entries.values()} == {
+        (None, str({"stage": ["mql", "recycled"], "reason": "No engagement"}))
+    }
+    assert sorted({bulk for _, _, bulk in entries.values()}) == [2, 30]
