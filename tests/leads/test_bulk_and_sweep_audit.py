@@ -1,5 +1,6 @@
-"""Lead bulk actions (assign owner, change stage, disqualify) and the zombie-lead recycling
-sweep leave one audit entry per lead, in a constant number of queries."""
+"""Lead bulk actions (assign owner, change stage, disqualify), the zombie-lead recycling sweep
+and the speed-to-lead SLA alerts leave one audit entry per lead, in a constant number of
+queries."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from crm import audit
 from crm.models import AuditLog, OrgSettings
 from leads import services
-from leads.sweeps import recycle_zombie_leads
+from leads.models import Lead
+from leads.sweeps import check_first_contact_sla, recycle_zombie_leads, update_sweep_settings
 from tests.factories import LeadFactory
 from tests.leads.factories import LeadReasonFactory
 from tests.leads.routing_factories import MqlLeadFactory
@@ -107,3 +110,55 @@ def test_zombie_recycling_is_audited_per_lead_as_the_system(rep, django_assert_m
         (None, str({"stage": ["mql", "recycled"], "reason": "No engagement"}))
     }
     assert sorted({bulk for _, _, bulk in entries.values()}) == [2, 30]
+
+
+def test_sla_breach_and_escalation_are_audited_with_who_was_told(rep, manager):
+    OrgSettings.objects.update_or_create(
+        pk=1, defaults={"first_contact_sla_minutes": 5, "sla_escalation_minutes": 60}
+    )
+    lead = LeadFactory(owner=rep, stage="srl", assigned_at=T0)
+    for minutes in (5, 6, 65, 300):  # breach once, escalate once
+        with time_machine.travel(T0 + timedelta(minutes=minutes), tick=False):
+            check_first_contact_sla(now=timezone.now())
+    breached_at = (T0 + timedelta(minutes=5)).isoformat()
+    escalated_at = (T0 + timedelta(minutes=65)).isoformat()
+    assert [(e.action, e.actor, e.changes) for e in audit.history_for(lead)] == [
+        (
+            "lead.sla_escalate",
+            None,
+            {"sla_escalated_at": [None, escalated_at], "notified": manager.pk},
+        ),
+        ("lead.sla_breach", None, {"sla_alerted_at": [None, breached_at], "notified": rep.pk}),
+    ]
+
+
+def test_sla_sweep_audit_queries_do_not_grow(rep, other_rep, django_assert_max_num_queries):
+    OrgSettings.objects.update_or_create(
+        pk=1, defaults={"first_contact_sla_minutes": 5, "sla_escalation_minutes": 60}
+    )
+    for size in (2, 30):
+        LeadFactory.create_batch(size, owner=rep, stage="srl", assigned_at=T0)
+        LeadFactory.create_batch(size, owner=other_rep, stage="srl", assigned_at=T0)
+        for minutes in (10, 100):  # breach, then escalate
+            with (
+                time_machine.travel(T0 + timedelta(minutes=minutes), tick=False),
+                django_assert_max_num_queries(14),
+            ):
+                check_first_contact_sla(now=timezone.now())
+        Lead.objects.update(first_contacted_at=T0)  # the next round starts clean
+    assert AuditLog.objects.filter(action="lead.sla_breach").count() == 64
+    assert AuditLog.objects.filter(action="lead.sla_escalate").count() == 64
+
+
+def test_sweep_settings_changes_are_audited(client, admin_user):
+    OrgSettings.load()
+    update_sweep_settings(values={"zombie_lead_days": 90}, by=admin_user)  # unchanged
+    update_sweep_settings(
+        values={"zombie_lead_days": 30, "stale_auto_close_after_days": 60}, by=admin_user
+    )
+    entry = AuditLog.objects.get(action="org_settings.update")
+    assert (entry.actor, entry.target_type, entry.changes) == (
+        admin_user,
+        "crm.orgsettings",
+        {"zombie_lead_days": [90, 30], "stale_auto_close_after_days": [None, 60]},
+    )
