@@ -260,7 +260,8 @@ def _snapshot_lines(snapshot: ForecastSnapshot) -> int:
 @transaction.atomic
 def set_fiscal_year_start(*, by: User, month: object) -> int:
     """Admins choose the month the fiscal year starts in (1–12). Quarter labels follow it;
-    stored quotas keep their labels, so change it before entering quotas."""
+    stored quotas keep their labels, so change it before entering quotas. A change is
+    audited as "org_settings.update"."""
     if not by.is_admin:
         raise ValidationError({"month": "Only admins can change the fiscal year."})
     try:
@@ -271,6 +272,13 @@ def set_fiscal_year_start(*, by: User, month: object) -> int:
         raise ValidationError({"month": "Choose a month from 1 to 12."})
     from crm.models import OrgSettings
 
-    OrgSettings.load()
-    OrgSettings.objects.filter(pk=1).update(fiscal_year_start_month=value)
+    org = OrgSettings.objects.select_for_update().get(pk=OrgSettings.load().pk)
+    if org.fiscal_year_start_month != value:
+        OrgSettings.objects.filter(pk=org.pk).update(fiscal_year_start_month=value)
+        record(
+            actor=by,
+            action="org_settings.update",
+            target=org,
+            changes={"fiscal_year_start_month": [org.fiscal_year_start_month, value]},
+        )
     return value
