@@ -180,3 +180,23 @@ def test_the_sweep_with_auto_close_runs_in_constant_queries(rep, django_assert_m
     for action in ("stale_flag", "stale_escalate", "auto_close"):
         assert AuditLog.objects.filter(action=f"opportunity.{action}").count() == 32
     assert Opportunity.objects.filter(stage__kind="lost").count() == 32
+
+
+def test_admins_find_and_export_the_sweeps_entries_on_the_audit_page(client, deal, admin_user):
+    sweep(day(10))
+    client.force_login(admin_user)
+    page = client.get(reverse("settings:audit")).content.decode()
+    assert '<option value="opportunity.stale_flag">' in page  # the action filter offers it
+    rows = client.get(
+        reverse("settings:audit"),
+        {"action": "opportunity.stale_flag"},
+        headers={"HX-Request": "true"},
+    ).content.decode()
+    assert rows.count("<code>opportunity.stale_flag</code>") == 1
+    export = client.get(
+        reverse("settings:audit_export"),
+        {"action": "opportunity.stale_flag", "target_id": deal.pk},
+    )
+    lines = b"".join(export.streaming_content).decode().splitlines()
+    assert len(lines) == 2  # header + the one entry
+    assert ",opportunity.stale_flag,pipeline.opportunity," in lines[1]
