@@ -169,6 +169,42 @@ def record_many(
     return len(rows)
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One row of a bulk operation audited with `record_entries`."""
+
+    model: type[models.Model]
+    target_id: object
+    changes: Mapping[str, Any]
+    label: str = ""
+
+
+def record_entries(*, actor: User | None, action: str, entries: Iterable[Entry]) -> int:
+    """Audit a bulk operation that is not one row per record of one model: records of several
+    kinds (people and teams in a quota import) or several entries for one record (one person's
+    quotas for two quarters). One row per entry, inserted in batches (no per-row queries);
+    `bulk_count` = how many entries the operation wrote. Returns that count."""
+    items = list(entries)
+    if not items:
+        return 0
+    now = timezone.now()
+    rows = [
+        _entry(
+            actor=actor,
+            action=action,
+            target_type=target_type_of(item.model),
+            target_id=item.target_id,
+            target_label=item.label,
+            changes=item.changes,
+            at=now,
+            bulk_count=len(items),
+        )
+        for item in items
+    ]
+    AuditLog.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+    return len(rows)
+
+
 # --- reads ------------------------------------------------------------------------------------
 
 

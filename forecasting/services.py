@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from crm.audit import record
+from crm.audit import Entry, record, record_entries
 from crm.models import Team, User, users_visible_to
 from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
 from forecasting.periods import fiscal_start_month, parse_period, week_start
@@ -100,6 +100,8 @@ def import_quotas(*, by: User, data: bytes | str) -> ImportResult:
 
     All or nothing: any bad row → no row is written and every error is reported with its
     line number. Subjects outside the importer's subtree are errors, not silent skips.
+    Set-based: the writes are one INSERT and one UPDATE (per 1,000 rows), and every quota
+    created or changed is audited ("quota.import", old → new amount) on its person or team.
     """
     if not can_manage_quotas(by):
         raise ValidationError({"file": "Only managers and admins can import quotas."})
@@ -144,17 +146,39 @@ def import_quotas(*, by: User, data: bytes | str) -> ImportResult:
         ("user" if q.user_id else "team", q.period, q.user_id or q.team_id): q
         for q in Quota.objects.select_for_update().filter(period__in={p for _, p, _ in wanted})
     }
-    created = updated = 0
+    labels = {
+        "user": {u.pk: u.username for u in people.values()},
+        "team": {t.pk: t.name for t in teams.values()},
+    }
+    now = timezone.now()
+    new_rows: list[Quota] = []
+    changed: list[Quota] = []
+    entries: list[Entry] = []
     for (kind, period, pk), amount in wanted.items():
         quota = existing.get((kind, period, pk))
+        if quota is not None and quota.amount == amount:
+            continue  # unchanged: neither written nor audited
+        old = None if quota is None else quota.amount
         if quota is None:
-            Quota.objects.create(period=period, amount=amount, updated_by=by, **{f"{kind}_id": pk})
-            created += 1
-        elif quota.amount != amount:
-            quota.amount, quota.updated_by = amount, by
-            quota.save(update_fields=["amount", "updated_by", "updated_at"])
-            updated += 1
-    return ImportResult(created, updated, [])
+            new_rows.append(
+                Quota(period=period, amount=amount, updated_by=by, **{f"{kind}_id": pk})
+            )
+        else:
+            quota.amount, quota.updated_by, quota.updated_at = amount, by, now
+            changed.append(quota)
+        # Audited on the person or team, like `set_quota`, so it shows in their history.
+        entries.append(
+            Entry(
+                model=User if kind == "user" else Team,
+                target_id=pk,
+                label=labels[kind][pk],
+                changes={"period": period, "amount": [old, amount]},
+            )
+        )
+    Quota.objects.bulk_create(new_rows, batch_size=1000)
+    Quota.objects.bulk_update(changed, ["amount", "updated_by", "updated_at"], batch_size=1000)
+    record_entries(actor=by, action="quota.import", entries=entries)
+    return ImportResult(len(new_rows), len(changed), [])
 
 
 @transaction.atomic
@@ -236,7 +260,8 @@ def _snapshot_lines(snapshot: ForecastSnapshot) -> int:
 @transaction.atomic
 def set_fiscal_year_start(*, by: User, month: object) -> int:
     """Admins choose the month the fiscal year starts in (1–12). Quarter labels follow it;
-    stored quotas keep their labels, so change it before entering quotas."""
+    stored quotas keep their labels, so change it before entering quotas. A change is
+    audited as "org_settings.update"."""
     if not by.is_admin:
         raise ValidationError({"month": "Only admins can change the fiscal year."})
     try:
@@ -247,6 +272,13 @@ def set_fiscal_year_start(*, by: User, month: object) -> int:
         raise ValidationError({"month": "Choose a month from 1 to 12."})
     from crm.models import OrgSettings
 
-    OrgSettings.load()
-    OrgSettings.objects.filter(pk=1).update(fiscal_year_start_month=value)
+    org = OrgSettings.objects.select_for_update().get(pk=OrgSettings.load().pk)
+    if org.fiscal_year_start_month != value:
+        OrgSettings.objects.filter(pk=org.pk).update(fiscal_year_start_month=value)
+        record(
+            actor=by,
+            action="org_settings.update",
+            target=org,
+            changes={"fiscal_year_start_month": [org.fiscal_year_start_month, value]},
+        )
     return value

@@ -215,7 +215,8 @@ def sweep_settings(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 sweeps.update_sweep_settings(
-                    values={name: form.cleaned_data[name] for name in sweeps.SWEEP_SETTING_FIELDS}
+                    values={name: form.cleaned_data[name] for name in sweeps.SWEEP_SETTING_FIELDS},
+                    by=request.user,
                 )
             except ValidationError as error:
                 _add_errors(form, error)

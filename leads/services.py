@@ -95,7 +95,15 @@ def transition_leads(
         Lead.objects.select_for_update()
         .filter(pk__in=list(lead_ids), stage__in=from_stages)
         .order_by("pk")
-        .only("pk", "stage", "owner_id", *[f"{b}_confirmed" for b in Lead.BANT])
+        .only(
+            "pk",
+            "stage",
+            "owner_id",
+            "first_name",
+            "last_name",
+            "email",
+            *[f"{b}_confirmed" for b in Lead.BANT],
+        )
     )
     if to == Lead.Lifecycle.SRL:
         rows = [lead for lead in rows if lead.owner_id is not None]
@@ -122,12 +130,14 @@ def transition_leads(
     )
     from crm.audit import record_many
 
+    # Each lead's own old stage: a bulk move can mix leads coming from different stages.
     record_many(
         actor=by,
         action="lead.transition",
         model=Lead,
         ids=ids,
-        changes={"stage": [sorted({lead.stage for lead in rows}), to], "reason": reason[:200]},
+        labels={lead.pk: str(lead) for lead in rows},
+        changes_for={lead.pk: {"stage": [lead.stage, to], "reason": reason[:200]} for lead in rows},
     )
     if notify_owner:
         _notify_owners(lead_ids=ids, to=to, by=by)
@@ -313,22 +323,34 @@ def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]
     """Give these leads (already scoped to `by` by the caller) to `owner`, set-based.
 
     Converted leads keep their owner. The new owner gets one notification for the batch.
+    Each lead that changed hands is audited ("lead.assign", owner_id old → new, by `by`).
     Returns the ids that changed hands.
     """
     if not assignable_owners(user=by).filter(pk=owner.pk).exists():
         raise ValidationError({"owner": "You cannot assign leads to that user."})
     now = timezone.now()
-    ids = list(
+    rows = list(
         Lead.objects.filter(pk__in=list(lead_ids))
         .exclude(stage=Lead.Lifecycle.CONVERTED)
         .exclude(owner=owner)
         .order_by("pk")
         .select_for_update()
-        .values_list("pk", flat=True)
+        .only("pk", "owner_id", "first_name", "last_name", "email")
     )
+    ids = [lead.pk for lead in rows]
     if not ids:
         return []
     Lead.objects.filter(pk__in=ids).update(owner=owner, assigned_at=now, updated_at=now)
+    from crm.audit import record_many
+
+    record_many(
+        actor=by,
+        action="lead.assign",
+        model=Lead,
+        ids=ids,
+        labels={lead.pk: str(lead) for lead in rows},
+        changes_for={lead.pk: {"owner_id": [lead.owner_id, owner.pk]} for lead in rows},
+    )
     if by.pk != owner.pk:
         from crm.services import notify
 

@@ -31,17 +31,23 @@ def _claim(qs: QuerySet[Lead], *, limit: int) -> list[Lead]:
     )
 
 
+def _sla_recipient(lead: Lead, *, escalate: bool) -> int | None:
+    """Who hears about a missed first contact: the owner, or on escalation their manager."""
+    if escalate:
+        return lead.owner.team.manager_id if lead.owner.team else None
+    return lead.owner_id
+
+
 def _sla_notifications(leads: list[Lead], *, escalate: bool, minutes: int) -> list[Notification]:
     rows = []
     for lead in leads:
+        recipient = _sla_recipient(lead, escalate=escalate)
         if escalate:
-            recipient = lead.owner.team.manager_id if lead.owner.team else None
             message = (
                 f"{lead.owner} has not contacted {lead} {minutes} min after assignment "
                 "(speed-to-lead SLA breached)."
             )
         else:
-            recipient = lead.owner_id
             message = f"First contact with {lead} is overdue: the SLA is {minutes} min."
         if recipient:
             rows.append(
@@ -58,7 +64,9 @@ def _sla_notifications(leads: list[Lead], *, escalate: bool, minutes: int) -> li
 def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Alert the owner of every assigned, uncontacted lead past the first-contact SLA, then,
     after the escalation delay, the owner's team manager. Each happens once per lead: the
-    `sla_alerted_at` / `sla_escalated_at` stamps are the claims."""
+    `sla_alerted_at` / `sla_escalated_at` stamps are the claims. Both are audited per lead as
+    the system ("lead.sla_breach" / "lead.sla_escalate", with who was told)."""
+    from crm.audit import record_many
     from crm.services import notify_many
 
     org = OrgSettings.load()
@@ -106,6 +114,20 @@ def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> 
                 if not leads:
                     break
                 Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(**{stamp: now})
+                record_many(
+                    actor=None,
+                    action="lead.sla_escalate" if escalate else "lead.sla_breach",
+                    model=Lead,
+                    ids=[lead.pk for lead in leads],
+                    labels={lead.pk: str(lead) for lead in leads},
+                    changes_for={
+                        lead.pk: {
+                            stamp: [None, now],
+                            "notified": _sla_recipient(lead, escalate=escalate),
+                        }
+                        for lead in leads
+                    },
+                )
                 notify_many(_sla_notifications(leads, escalate=escalate, minutes=minutes))
             counts[name] += len(leads)
     return counts
@@ -218,16 +240,23 @@ SWEEP_SETTING_FIELDS = (
 
 
 @transaction.atomic
-def update_sweep_settings(*, values: dict[str, int | None]) -> OrgSettings:
-    """Save the SLA / stale / zombie settings (validated; nothing saved on a bad value)."""
+def update_sweep_settings(*, values: dict[str, int | None], by: User | None) -> OrgSettings:
+    """Save the SLA / stale / zombie settings (validated; nothing saved on a bad value).
+    A change is audited as "org_settings.update" (field: [old, new])."""
+    from crm.audit import diff, record
+
     unknown = set(values) - set(SWEEP_SETTING_FIELDS)
     if unknown:
         raise ValueError(f"not a sweep setting: {sorted(unknown)}")
     org = OrgSettings.objects.select_for_update().get(pk=OrgSettings.load().pk)
+    before = {name: getattr(org, name) for name in values}
     for name, value in values.items():
         setattr(org, name, value)
     if org.zombie_lead_days < 1:
         raise ValidationError({"zombie_lead_days": "At least one day."})
     org.full_clean()
     org.save(update_fields=[*values, "updated_at"])
+    delta = diff(before, values)
+    if delta:
+        record(actor=by, action="org_settings.update", target=org, changes=delta)
     return org

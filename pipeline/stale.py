@@ -12,13 +12,26 @@ from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Exists,
+    F,
+    FloatField,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.urls import reverse
 from django.utils import timezone
 
+from crm.audit import record_many
 from crm.models import Activity, Notification, OrgSettings, User
-from pipeline.models import LostReason, Opportunity, Stage, StageChange
-from pipeline.services import StaleOpportunity, move_opportunity
+from pipeline.models import ForecastCategory, LostReason, Opportunity, Stage, StageChange
+from pipeline.services import POSITION_STEP, move_opportunity
 
 STALE_REASON = "Stale — no activity"
 SWEEP_BATCH = 500
@@ -46,12 +59,14 @@ def _manager_of(owner: User) -> int | None:
 
 def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Flag newly stale deals (one notification to the owner each) and unflag deals that came
-    back to life. Batches are claimed with SKIP LOCKED; the flag is the once-only claim.
-    One query per rotting stage (stages are few), never per deal."""
+    back to life, each audited by the system ("opportunity.stale_flag" / "…stale_clear").
+    Batches are claimed with SKIP LOCKED; the flag is the once-only claim.
+    A few queries per rotting stage and batch (stages are few), never per deal."""
     from crm.services import notify_many
 
     counts = {"flagged": 0, "revived": 0}
-    for stage in _open_rotting_stages():
+    stages = _open_rotting_stages()
+    for stage in stages:
         fresh = _fresh_q(now=now, days=stage.rot_after_days)
         while True:
             with transaction.atomic():
@@ -67,6 +82,14 @@ def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) ->
                 Opportunity.objects.filter(pk__in=[deal.pk for deal in deals]).update(
                     is_stale=True, stale_since=now, stale_escalated_at=None
                 )
+                record_many(
+                    actor=None,
+                    action="opportunity.stale_flag",
+                    model=Opportunity,
+                    ids=[deal.pk for deal in deals],
+                    labels={deal.pk: deal.name for deal in deals},
+                    changes={"is_stale": [False, True], "stale_since": [None, now]},
+                )
                 notify_many(
                     [
                         Notification(
@@ -79,17 +102,49 @@ def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) ->
                     ]
                 )
             counts["flagged"] += len(deals)
-        counts["revived"] += (
-            Opportunity.objects.filter(stage=stage, is_stale=True)
-            .filter(fresh)
-            .update(is_stale=False, stale_since=None, stale_escalated_at=None)
-        )
+    counts["revived"] = _unflag_revived(stages=stages, now=now, batch_size=batch_size)
     return counts
+
+
+def _unflag_revived(*, stages: list[Stage], now: datetime, batch_size: int) -> int:
+    """Unflag stale deals of these stages that are fresh again: one claim per batch for all
+    the stages together (each with its own rot period), audited per deal."""
+    if not stages:
+        return 0
+    fresh_again = Q()
+    for stage in stages:
+        fresh_again |= Q(stage=stage) & _fresh_q(now=now, days=stage.rot_after_days)
+    revived_count = 0
+    while True:
+        with transaction.atomic():
+            revived = list(
+                Opportunity.objects.filter(fresh_again, is_stale=True)
+                .select_for_update(skip_locked=True, of=("self",))
+                .order_by("pk")
+                .values_list("pk", "name", "stale_since")[:batch_size]
+            )
+            if not revived:
+                return revived_count
+            Opportunity.objects.filter(pk__in=[pk for pk, _, _ in revived]).update(
+                is_stale=False, stale_since=None, stale_escalated_at=None
+            )
+            record_many(
+                actor=None,
+                action="opportunity.stale_clear",
+                model=Opportunity,
+                ids=[pk for pk, _, _ in revived],
+                labels={pk: name for pk, name, _ in revived},
+                changes_for={
+                    pk: {"is_stale": [True, False], "stale_since": [since, None]}
+                    for pk, _, since in revived
+                },
+            )
+        revived_count += len(revived)
 
 
 def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Tell the owner's team manager about deals stale for `stale_escalate_after_days`, once
-    (the `stale_escalated_at` stamp is the claim)."""
+    (the `stale_escalated_at` stamp is the claim); audited as "opportunity.stale_escalate"."""
     from crm.services import notify_many
 
     days = OrgSettings.load().stale_escalate_after_days
@@ -111,6 +166,20 @@ def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH
                 break
             Opportunity.objects.filter(pk__in=[deal.pk for deal in deals]).update(
                 stale_escalated_at=now
+            )
+            record_many(
+                actor=None,
+                action="opportunity.stale_escalate",
+                model=Opportunity,
+                ids=[deal.pk for deal in deals],
+                labels={deal.pk: deal.name for deal in deals},
+                changes_for={
+                    deal.pk: {
+                        "stale_escalated_at": [None, now],
+                        "notified_manager": _manager_of(deal.owner),
+                    }
+                    for deal in deals
+                },
             )
             notify_many(
                 [
@@ -141,49 +210,112 @@ def auto_close_stale_opportunities(
     *, now: datetime, batch_size: int = SWEEP_BATCH
 ) -> dict[str, int]:
     """With `stale_auto_close_after_days` set, move deals stale that long to their pipeline's
-    lost stage with reason "Stale — no activity", through `move_opportunity` (so the move is
-    versioned, logged as a StageChange and reversible with `reopen_opportunity`).
+    lost stage with reason "Stale — no activity": the same end state as a `move_opportunity`
+    to lost (version bumped, StageChange with the time in stage, category omitted), so
+    `reopen_opportunity` can undo it; each close is audited as "opportunity.auto_close".
 
-    A deal someone touched meanwhile fails the version check and is skipped, not clobbered.
+    Set-based: each batch is claimed with SKIP LOCKED and closed in a few queries. A deal
+    someone is saving right now is locked, so it is skipped (not clobbered) and looked at
+    again by the next sweep. Deals whose pipeline has no lost stage are counted as skipped.
     """
     days = OrgSettings.load().stale_auto_close_after_days
     if not days:
         return {"closed": 0, "skipped": 0}
     reason, _ = LostReason.objects.get_or_create(label=STALE_REASON)
     closed = skipped = 0
-    due = (
-        Opportunity.objects.open()
-        .filter(is_stale=True, stale_since__lte=now - timedelta(days=days))
-        .select_related("stage")
-        .order_by("pk")
+    due = Opportunity.objects.open().filter(
+        is_stale=True, stale_since__lte=now - timedelta(days=days)
     )
     after = 0
     while True:
-        deals = list(due.filter(pk__gt=after)[:batch_size])
-        if not deals:
-            break
-        after = deals[-1].pk
-        lost = _lost_stages({deal.pipeline_id for deal in deals})
-        for deal in deals:
-            if deal.pipeline_id not in lost:
-                skipped += 1
-                continue
-            try:
-                # One service call per deal by design: the move's rules live there once.
-                move_opportunity(
-                    opportunity=deal,
-                    to_stage=lost[deal.pipeline_id],
-                    expected_version=deal.version,
-                    by=None,
-                    lost_reason=reason,
-                    lost_note="Closed automatically by the stale-deal sweep.",
-                    reason=STALE_REASON,
-                )
-            except StaleOpportunity:
-                skipped += 1
-                continue
-            closed += 1
+        with transaction.atomic():
+            deals = list(
+                due.filter(pk__gt=after)
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("stage")
+                .order_by("pk")[:batch_size]
+            )
+            if not deals:
+                break
+            after = deals[-1].pk
+            lost = _lost_stages({deal.pipeline_id for deal in deals})
+            closable = [deal for deal in deals if deal.pipeline_id in lost]
+            _close_as_lost(closable, lost=lost, reason=reason, now=now)
+        closed += len(closable)
+        skipped += len(deals) - len(closable)
     return {"closed": closed, "skipped": skipped}
+
+
+def _close_as_lost(
+    deals: list[Opportunity], *, lost: dict[int, Stage], reason: LostReason, now: datetime
+) -> None:
+    """Move locked open deals to their pipeline's lost stage: one UPDATE, one StageChange
+    INSERT, one audit INSERT. Cards go to the end of the lost column in pk order."""
+    if not deals:
+        return
+    ends = dict(
+        Opportunity.objects.filter(stage__in=list(lost.values()))
+        .order_by()
+        .values("stage_id")
+        .annotate(end=Max("position"))
+        .values_list("stage_id", "end")
+    )
+    positions: dict[int, float] = {}
+    for deal in deals:
+        stage_id = lost[deal.pipeline_id].pk
+        ends[stage_id] = (ends.get(stage_id) or 0) + POSITION_STEP
+        positions[deal.pk] = ends[stage_id]
+    Opportunity.objects.filter(pk__in=list(positions)).update(
+        stage_id=Case(
+            *(When(pipeline_id=pipeline_id, then=Value(s.pk)) for pipeline_id, s in lost.items()),
+            output_field=BigIntegerField(),
+        ),
+        position=Case(
+            *(When(pk=pk, then=Value(position)) for pk, position in positions.items()),
+            output_field=FloatField(),
+        ),
+        version=F("version") + 1,
+        stage_entered_at=now,
+        updated_at=now,
+        is_stale=False,
+        stale_since=None,
+        stale_escalated_at=None,
+        closed_at=now,
+        won_at=None,
+        lost_reason=reason,
+        lost_note="Closed automatically by the stale-deal sweep.",
+        forecast_category=ForecastCategory.OMITTED,
+        forecast_category_overridden=False,
+    )
+    StageChange.objects.bulk_create(
+        StageChange(
+            opportunity_id=deal.pk,
+            from_stage_id=deal.stage_id,
+            to_stage=lost[deal.pipeline_id],
+            changed_by=None,
+            changed_at=now,
+            amount=deal.amount,
+            seconds_in_from_stage=max(0, int((now - deal.stage_entered_at).total_seconds())),
+            reason=STALE_REASON,
+        )
+        for deal in deals
+    )
+    record_many(
+        actor=None,
+        action="opportunity.auto_close",
+        model=Opportunity,
+        ids=[deal.pk for deal in deals],
+        labels={deal.pk: deal.name for deal in deals},
+        changes_for={
+            deal.pk: {
+                "stage": [deal.stage.name, lost[deal.pipeline_id].name],
+                "lost_reason": [None, STALE_REASON],
+                "is_stale": [True, False],
+                "forecast_category": [deal.forecast_category, ForecastCategory.OMITTED],
+            }
+            for deal in deals
+        },
+    )
 
 
 def auto_closed_opportunities(*, user: User, limit: int = 50) -> list[Opportunity]:
@@ -236,6 +368,11 @@ def reopen_opportunity(*, opportunity: Opportunity, by: User | None) -> Opportun
         expected_version=opportunity.version,
         by=by,
         reason="Reopened after stale auto-close",
+        audit_action="opportunity.reopen",
+        audit_changes={
+            "stage": [opportunity.stage.name, last.from_stage.name],
+            "lost_reason": [STALE_REASON, None],
+        },
     )
     Opportunity.objects.filter(pk=moved.pk).update(last_activity_at=timezone.now())
     moved.refresh_from_db()

@@ -419,7 +419,9 @@ def pipeline_settings(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             pipeline = services.create_pipeline(
-                name=form.cleaned_data["name"], is_default=form.cleaned_data["is_default"]
+                by=request.user,
+                name=form.cleaned_data["name"],
+                is_default=form.cleaned_data["is_default"],
             )
         except ValidationError as error:
             _form_errors(form, error)
@@ -474,7 +476,7 @@ def pipeline_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
     action = request.POST.get("action", "save")
     try:
         if action == "archive":
-            services.archive_pipeline(pipeline=pipeline)
+            services.archive_pipeline(pipeline=pipeline, by=request.user)
             messages.success(request, f"Pipeline “{pipeline.name}” archived.")
             return redirect("pipeline:settings")
         form = PipelineForm(request.POST)
@@ -482,6 +484,7 @@ def pipeline_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
             return _pipeline_page(request, pipeline, form=form, status=422)
         services.update_pipeline(
             pipeline=pipeline,
+            by=request.user,
             name=form.cleaned_data["name"],
             is_default=form.cleaned_data["is_default"] or None,
         )
@@ -501,7 +504,7 @@ def stage_add(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         data = dict(form.cleaned_data)
         try:
-            services.add_stage(pipeline=pipeline, **data)
+            services.add_stage(pipeline=pipeline, by=request.user, **data)
         except ValidationError as error:
             _form_errors(form, error)
         else:
@@ -525,11 +528,11 @@ def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
     try:
         if action == "archive":
-            services.archive_stage(stage=stage)
+            services.archive_stage(stage=stage, by=request.user)
         elif action == "restore":
-            services.archive_stage(stage=stage, archived=False)
+            services.archive_stage(stage=stage, by=request.user, archived=False)
         elif action == "delete":
-            services.delete_stage(stage=stage)
+            services.delete_stage(stage=stage, by=request.user)
         elif form.is_valid():
             services.update_stage(stage=stage, by=request.user, **form.cleaned_data)
         else:
@@ -548,7 +551,7 @@ def stages_reorder(request: HttpRequest, pk: int) -> HttpResponse:
     pipeline = get_object_or_404(Pipeline, pk=pk)
     try:
         ids = [int(value) for value in request.POST.getlist("stage")]
-        services.reorder_stages(pipeline=pipeline, stage_ids=ids)
+        services.reorder_stages(pipeline=pipeline, by=request.user, stage_ids=ids)
     except (ValueError, ValidationError) as error:
         text = " ".join(error.messages) if isinstance(error, ValidationError) else "Bad stage id."
         return HttpResponse(text, status=422)
@@ -563,7 +566,7 @@ def lost_reasons(request: HttpRequest) -> HttpResponse:
         pk = request.POST.get("reason")
         reason = get_object_or_404(LostReason, pk=pk) if pk else None
         try:
-            services.save_lost_reason(reason=reason, **form.cleaned_data)
+            services.save_lost_reason(by=request.user, reason=reason, **form.cleaned_data)
         except ValidationError as error:
             _form_errors(form, error)
         else:

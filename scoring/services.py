@@ -22,7 +22,7 @@ from django.db.models import Count, F, Max, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from crm.audit import diff, record
+from crm.audit import diff, record, record_many
 from crm.bulk import insert_rows, update_rows
 from crm.models import OrgSettings, User
 from leads.models import Lead
@@ -210,21 +210,46 @@ def _plan_batches(job: RescoreJob) -> None:
     job.total = len(ids)
 
 
+def _audited_fields(rule: ScoringRule, *, defined_only: bool = False) -> dict[str, Any]:
+    """What a rule's audit entries show: its definition (the snapshot) and whether it is on.
+    `defined_only` leaves out the blank fields of the other category (creates and deletes)."""
+    snapshot = Rule.from_row(rule).snapshot()
+    snapshot.pop("id")
+    fields = snapshot | {"active": rule.active}
+    if defined_only:
+        return {name: value for name, value in fields.items() if value not in ("", None)}
+    return fields
+
+
 @transaction.atomic
 def create_rule(*, by: User | None, **fields: Any) -> ScoringRule:
-    """Add a rule; writes a new rule-set version and queues a rescore (same transaction)."""
+    """Add a rule; writes a new rule-set version and queues a rescore (same transaction).
+    Audited as "scoring_rule.create" with the rule's definition."""
     rule = clean_rule(ScoringRule(**fields))
     rule.save()
     _write_version(by=by, change=f"Added “{rule.name}”")
-    record(actor=by, action="scoring_rule.create", target=rule)
+    record(
+        actor=by,
+        action="scoring_rule.create",
+        target=rule,
+        changes=diff({}, _audited_fields(rule, defined_only=True)),
+    )
     return rule
 
 
 @transaction.atomic
 def install_rules(*, rules: list[dict[str, Any]], by: User | None, change: str) -> RescoreJob:
-    """Add several rules as one version (seeding, imports): all valid or none written."""
-    rows = [clean_rule(ScoringRule(**fields)) for fields in rules]
-    ScoringRule.objects.bulk_create(rows)
+    """Add several rules as one version (seeding, imports): all valid or none written.
+    Each rule is audited as "scoring_rule.create" (one batched INSERT)."""
+    rows = ScoringRule.objects.bulk_create([clean_rule(ScoringRule(**fields)) for fields in rules])
+    record_many(
+        actor=by,
+        action="scoring_rule.create",
+        model=ScoringRule,
+        ids=[row.pk for row in rows],
+        labels={row.pk: str(row) for row in rows},
+        changes_for={row.pk: diff({}, _audited_fields(row, defined_only=True)) for row in rows},
+    )
     return _write_version(by=by, change=change)
 
 
@@ -232,18 +257,18 @@ def install_rules(*, rules: list[dict[str, Any]], by: User | None, change: str) 
 def update_rule(*, rule: ScoringRule, by: User | None, **fields: Any) -> ScoringRule:
     """Change a rule (including enabling/disabling it). A no-op change writes no version."""
     locked = ScoringRule.objects.select_for_update().get(pk=rule.pk)
-    before = Rule.from_row(locked).snapshot() | {"active": locked.active}
+    before = _audited_fields(locked)
     for name, value in fields.items():
         setattr(locked, name, value)
     clean_rule(locked)
-    if Rule.from_row(locked).snapshot() | {"active": locked.active} == before:
+    if _audited_fields(locked) == before:
         return locked
     locked.save()
     record(
         actor=by,
         action="scoring_rule.update",
         target=locked,
-        changes=diff(before, Rule.from_row(locked).snapshot() | {"active": locked.active}),
+        changes=diff(before, _audited_fields(locked)),
     )
     if "active" in fields and set(fields) == {"active"}:
         verb = "Enabled" if locked.active else "Disabled"
@@ -255,12 +280,20 @@ def update_rule(*, rule: ScoringRule, by: User | None, **fields: Any) -> Scoring
 
 @transaction.atomic
 def delete_rule(*, rule: ScoringRule, by: User | None) -> None:
-    """Remove a rule; its name stays in the older versions' snapshots and breakdowns."""
-    name = rule.name
-    record(actor=by, action="scoring_rule.delete", target=rule)
-    deleted, _ = ScoringRule.objects.filter(pk=rule.pk).delete()
-    if deleted:
-        _write_version(by=by, change=f"Removed “{name}”")
+    """Remove a rule; its name stays in the older versions' snapshots and breakdowns, and its
+    definition in the "scoring_rule.delete" audit entry."""
+    locked = ScoringRule.objects.select_for_update().filter(pk=rule.pk).first()
+    if locked is None:
+        return  # deleted meanwhile: nothing changed, nothing to audit
+    before = _audited_fields(locked, defined_only=True)
+    record(
+        actor=by,
+        action="scoring_rule.delete",
+        target=locked,
+        changes=diff(before, dict.fromkeys(before)),
+    )
+    ScoringRule.objects.filter(pk=locked.pk).delete()
+    _write_version(by=by, change=f"Removed “{locked.name}”")
 
 
 @transaction.atomic
@@ -268,19 +301,19 @@ def update_settings(
     *, by: User | None, mql_threshold: int, decay_percent: int, decay_days: int
 ) -> OrgSettings:
     """Change the MQL threshold and the decay; a changed threshold or decay rescores
-    everyone (leads now above a lower threshold become MQL; nobody is demoted)."""
+    everyone (leads now above a lower threshold become MQL; nobody is demoted). A change is
+    audited as "org_settings.update" (field: [old, new])."""
     org = OrgSettings.load()
-    changed = (org.mql_threshold, org.engagement_decay_percent, org.engagement_decay_days) != (
-        mql_threshold,
-        decay_percent,
-        decay_days,
-    )
+    names = ("mql_threshold", "engagement_decay_percent", "engagement_decay_days")
+    before = {name: getattr(org, name) for name in names}
     org.mql_threshold = mql_threshold
     org.engagement_decay_percent = decay_percent
     org.engagement_decay_days = decay_days
     org.full_clean()
     org.save()
-    if changed:
+    delta = diff(before, {name: getattr(org, name) for name in names})
+    if delta:
+        record(actor=by, action="org_settings.update", target=org, changes=delta)
         _write_version(
             by=by,
             change=f"Threshold {mql_threshold}, decay −{decay_percent} % per {decay_days} days",

@@ -28,12 +28,30 @@ def test_record_many_writes_one_row_per_record_in_a_few_queries(rep, django_asse
     assert set(AuditLog.objects.values_list("bulk_count", flat=True)) == {30}
 
 
+def test_record_entries_writes_mixed_targets_and_repeats_in_one_query(
+    rep, org, django_assert_num_queries
+):
+    entries = [
+        audit.Entry(model=type(rep), target_id=rep.pk, changes={"period": "2026-Q4"}),
+        audit.Entry(model=type(rep), target_id=rep.pk, changes={"period": "2027-Q1"}),
+        audit.Entry(model=type(org["team_a"]), target_id=org["team_a"].pk, changes={}),
+    ]
+    with django_assert_num_queries(1):
+        written = audit.record_entries(actor=rep, action="quota.import", entries=entries)
+    assert written == 3
+    assert sorted(AuditLog.objects.values_list("target_type", "target_id", "bulk_count")) == [
+        ("crm.team", str(org["team_a"].pk), 3),
+        ("crm.user", str(rep.pk), 3),
+        ("crm.user", str(rep.pk), 3),
+    ]
+
+
 def test_a_bulk_lifecycle_move_is_audited_per_lead(rep):
     leads = LeadFactory.create_batch(3, owner=rep)
     moved = transition_leads(lead_ids=[lead.pk for lead in leads], to="mql", by=rep)
     entries = AuditLog.objects.filter(action="lead.transition")
     assert sorted(int(e.target_id) for e in entries) == sorted(moved)
-    assert entries.first().changes["stage"] == [["new"], "mql"]
+    assert entries.first().changes["stage"] == ["new", "mql"]
     assert entries.first().bulk_count == 3
 
 

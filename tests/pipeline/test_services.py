@@ -235,7 +235,7 @@ def test_update_cannot_touch_the_stage(rep):
 
 
 def test_create_pipeline_has_one_won_and_one_lost_stage():
-    pipeline = services.create_pipeline(name="Partners")
+    pipeline = services.create_pipeline(by=None, name="Partners")
     kinds = sorted(pipeline.stages.values_list("kind", flat=True))
     assert kinds == ["lost", "open", "won"]
 
@@ -243,7 +243,7 @@ def test_create_pipeline_has_one_won_and_one_lost_stage():
 def test_a_second_won_stage_is_refused():
     pipeline = PipelineFactory()
     with pytest.raises(ValidationError):
-        services.add_stage(pipeline=pipeline, name="Won again", kind=Stage.Kind.WON)
+        services.add_stage(pipeline=pipeline, by=None, name="Won again", kind=Stage.Kind.WON)
     assert pipeline.stages.filter(kind="won").count() == 1
 
 
@@ -252,18 +252,18 @@ def test_the_last_lost_stage_cannot_be_archived_or_deleted():
     lost = pipeline.stages.get(kind="lost")
     lost_pk = lost.pk
     with pytest.raises(ValidationError):
-        services.archive_stage(stage=lost)
+        services.archive_stage(stage=lost, by=None)
     with pytest.raises(ValidationError):
-        services.delete_stage(stage=lost)
+        services.delete_stage(stage=lost, by=None)
     assert Stage.objects.get(pk=lost_pk).is_archived is False
 
 
 def test_a_stage_holding_deals_cannot_be_deleted_or_archived(rep):
     deal = OpportunityFactory(owner=rep)
     with pytest.raises(ValidationError, match="holds deals"):
-        services.delete_stage(stage=deal.stage)
+        services.delete_stage(stage=deal.stage, by=None)
     with pytest.raises(ValidationError, match="holds deals"):
-        services.archive_stage(stage=deal.stage)
+        services.archive_stage(stage=deal.stage, by=None)
     assert Stage.objects.filter(pk=deal.stage_id, is_archived=False).exists()
 
 
@@ -274,14 +274,14 @@ def test_an_emptied_stage_with_history_is_archived_not_deleted(rep):
         opportunity=deal, to_stage=stage(deal, "Proposal"), expected_version=1, by=rep
     )
     with pytest.raises(ValidationError, match="archive it instead"):
-        services.delete_stage(stage=qualification)
-    services.archive_stage(stage=qualification)
+        services.delete_stage(stage=qualification, by=None)
+    services.archive_stage(stage=qualification, by=None)
     assert Stage.objects.get(pk=qualification.pk).is_archived is True
 
 
 def test_add_open_stage_goes_before_the_closed_ones():
     pipeline = PipelineFactory()
-    services.add_stage(pipeline=pipeline, name="Legal", probability=90)
+    services.add_stage(pipeline=pipeline, by=None, name="Legal", probability=90)
     names = list(pipeline.stages.order_by("order").values_list("name", flat=True))
     assert names[-3:] == ["Legal", "Closed Won", "Closed Lost"]
 
@@ -289,33 +289,33 @@ def test_add_open_stage_goes_before_the_closed_ones():
 def test_reorder_needs_every_stage_once():
     pipeline = PipelineFactory()
     ids = list(pipeline.stages.order_by("order").values_list("pk", flat=True))
-    services.reorder_stages(pipeline=pipeline, stage_ids=[ids[1], ids[0], *ids[2:]])
+    services.reorder_stages(pipeline=pipeline, by=None, stage_ids=[ids[1], ids[0], *ids[2:]])
     assert list(pipeline.stages.order_by("order").values_list("pk", flat=True))[:2] == [
         ids[1],
         ids[0],
     ]
     with pytest.raises(ValidationError):
-        services.reorder_stages(pipeline=pipeline, stage_ids=ids[:2])
+        services.reorder_stages(pipeline=pipeline, by=None, stage_ids=ids[:2])
 
 
 def test_changing_the_kind_of_a_stage_with_deals_is_refused(rep):
     deal = OpportunityFactory(owner=rep)
     with pytest.raises(ValidationError):
-        services.update_stage(stage=deal.stage, kind=Stage.Kind.LOST)
+        services.update_stage(stage=deal.stage, by=None, kind=Stage.Kind.LOST)
     assert Stage.objects.get(pk=deal.stage_id).kind == "open"
 
 
 def test_making_a_pipeline_default_demotes_the_old_one():
-    old = services.create_pipeline(name="Old", is_default=True)
-    new = services.create_pipeline(name="New")
-    services.update_pipeline(pipeline=new, is_default=True)
+    old = services.create_pipeline(by=None, name="Old", is_default=True)
+    new = services.create_pipeline(by=None, name="New")
+    services.update_pipeline(pipeline=new, by=None, is_default=True)
     old.refresh_from_db()
     assert (old.is_default, new.is_default) == (False, True)
     with pytest.raises(ValidationError):
-        services.archive_pipeline(pipeline=new)
+        services.archive_pipeline(pipeline=new, by=None)
 
 
 def test_lost_reason_labels_are_unique():
-    services.save_lost_reason(label="Price")
+    services.save_lost_reason(by=None, label="Price")
     with pytest.raises(ValidationError):
-        services.save_lost_reason(label="price")
+        services.save_lost_reason(by=None, label="price")
