@@ -111,7 +111,7 @@ class SweepSettingsForm(BootstrapMixin, forms.ModelForm):
             "sla_escalation_minutes": "Escalate to the manager after (minutes past the SLA)",
             "stale_escalate_after_days": "Escalate a stale deal after (days)",
             "stale_auto_close_after_days": "Auto-close a stale deal after (days; empty = never)",
-            "zombie_lead_days": "Recycle new/MQL leads without engagement after (days)",
+            "zombie_lead_days": "Recycle MQL leads without engagement after (days)",
         }
 
 

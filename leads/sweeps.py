@@ -134,14 +134,16 @@ def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> 
 
 
 def zombie_leads(*, now: datetime, days: int) -> QuerySet[Lead]:
-    """New/MQL leads with no engagement, no activity and no lifecycle move for `days`."""
+    """MQL leads with no engagement, no activity and no lifecycle move for `days`. Only MQL:
+    a `new` lead is already in nurture (new → recycled is not a lifecycle move), and an SRL
+    has an owner who accepted it (the speed-to-lead SLA watches those)."""
     cutoff = now - timedelta(days=days)
     return Lead.objects.filter(
         Q(last_engaged_at__isnull=True) | Q(last_engaged_at__lt=cutoff),
         Q(last_activity_at__isnull=True) | Q(last_activity_at__lt=cutoff),
         Q(mql_at__isnull=True) | Q(mql_at__lt=cutoff),
         Q(recycled_at__isnull=True) | Q(recycled_at__lt=cutoff),
-        stage__in=[Lead.Lifecycle.NEW, Lead.Lifecycle.MQL],
+        stage=Lead.Lifecycle.MQL,
         created_at__lt=cutoff,
     )
 
@@ -169,7 +171,7 @@ def recycle_zombie_leads(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dic
                 lead_ids=ids, to=Lead.Lifecycle.RECYCLED, by=None, reason=ZOMBIE_REASON
             )
         recycled += len(moved)
-        if len(moved) < len(ids):  # pragma: no cover -- only if a row changed under the lock
+        if not moved:  # pragma: no cover -- every claimed lead is an MQL, locked: all move
             break
     return {"recycled": recycled}
 

@@ -151,3 +151,20 @@ def test_sla_sweep_runs_in_constant_queries(rep, other_rep, manager, django_asse
         with time_machine.travel(at(500), tick=False), django_assert_max_num_queries(24):
             check_first_contact_sla(now=timezone.now())
     assert Notification.objects.filter(verb="sla_breached").count() == 64
+
+
+def test_quiet_new_leads_never_stall_the_zombie_sweep(rep):
+    # given quiet `new` leads ahead (lower ids) of a quiet MQL, and a one-lead batch size
+    OrgSettings.objects.update_or_create(pk=1, defaults={"zombie_lead_days": 90})
+    with time_machine.travel(T0, tick=False):
+        quiet_new = LeadFactory.create_batch(3, stage="new")
+        zombie = MqlLeadFactory(owner=rep)
+    # when the sweep runs past the zombie age
+    with time_machine.travel(T0 + timedelta(days=91), tick=False):
+        counts = recycle_zombie_leads(now=timezone.now(), batch_size=1)
+    # then the MQL is recycled and the new leads stay in nurture
+    assert counts == {"recycled": 1}
+    assert Lead.objects.get(pk=zombie.pk).stage == "recycled"
+    assert set(
+        Lead.objects.filter(pk__in=[lead.pk for lead in quiet_new]).values_list("stage", flat=True)
+    ) == {"new"}
