@@ -128,12 +128,15 @@ class IngestResult:
         }
 
 
-@transaction.atomic
 def ingest_events(*, events: list[Any], user: User) -> IngestResult:
-    """Record engagement events and rescore their leads in the same transaction.
+    """Record engagement events and rescore their leads before answering.
 
-    Concurrency: the events are inserted first, then the leads are locked in pk order and
-    scored, so a request that scores after another sees both requests' events.
+    Concurrency: one transaction inserts the events, then locks the leads (pk order, SKIP
+    LOCKED) and scores them. Leads another request holds at that moment are left out, and
+    scored once the events are committed, in a second short transaction that waits for their
+    locks. Whoever scores a lead last therefore runs its count after both requests' events
+    were committed and sees them all; and overlapping batches (two random batches of 1,000
+    share a few leads) no longer queue behind each other's whole scoring, only for those few.
 
     Idempotent on the sender's id: a known id (or a repeat within the batch) is a
     `duplicate` and changes nothing; the unique constraint settles concurrent replays
@@ -143,6 +146,22 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
     if len(events) > MAX_EVENTS_PER_REQUEST:
         raise TooManyEvents
     now = timezone.now()
+    with transaction.atomic():
+        parsed, held = _ingest(events=events, user=user, now=now)
+    if held:
+        with transaction.atomic():
+            _score_queryset(
+                Lead.objects.filter(pk__in=held),
+                reason=ScoreHistory.Reason.EVENT,
+                now=now,
+                events_only=True,
+            )
+    return IngestResult(outcomes=[p.outcome for p in parsed])
+
+
+def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Parsed], list[int]]:
+    """Insert the events and score their leads but those another transaction holds; returns
+    the parsed events (with their outcomes) and the pks of the held leads."""
     parsed = [_parse_event(index, item, now) for index, item in enumerate(events)]
     valid = [p for p in parsed if not p.outcome.errors]
 
@@ -183,16 +202,16 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
         elif p is not first:
             p.outcome.id = first.outcome.id
     lead_ids = sorted({p.lead_id for p in to_insert if p.external_id in inserted})  # type: ignore[misc]
-    if lead_ids:
-        # Lock the leads (pk order) only now, after the insert: concurrent requests overlap
-        # for everything but the scoring itself, and whoever scores second sees both batches.
-        _score_queryset(
-            Lead.objects.filter(pk__in=lead_ids),
-            reason=ScoreHistory.Reason.EVENT,
-            now=now,
-            events_only=True,
-        )
-    return IngestResult(outcomes=[p.outcome for p in parsed])
+    if not lead_ids:
+        return parsed, []
+    scored, _ = _score_queryset(
+        Lead.objects.filter(pk__in=lead_ids),
+        reason=ScoreHistory.Reason.EVENT,
+        now=now,
+        events_only=True,
+        skip_locked=True,
+    )
+    return parsed, sorted(set(lead_ids) - set(scored))
 
 
 def _resolve_leads(items: list[_Parsed], *, user: User) -> None:

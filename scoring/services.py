@@ -414,6 +414,7 @@ def _score_queryset(
     rule_set: RuleSet | None = None,
     org: OrgSettings | None = None,
     events_only: bool = False,
+    skip_locked: bool = False,
 ) -> tuple[list[int], int]:
     """Lock, score, write and promote the leads of `queryset` (must run in a transaction).
     Returns (the pks scored, how many scores changed). Queries: lock+read, aggregate, UPDATE,
@@ -421,11 +422,16 @@ def _score_queryset(
 
     events_only: only new engagement events changed (not the leads' fields): the lock reads
     the narrow score columns and leads already scored under the current rules keep their fit
-    (one more read fetches the fields of the others)."""
+    (one more read fetches the fields of the others).
+
+    skip_locked: leave out leads another transaction holds (they are not in the returned pks;
+    the caller scores them again once its own writes are committed)."""
     rule_set = rule_set or current_rule_set()
     org = org or OrgSettings.load()
     fields = [f for f in LEAD_FIELDS if f not in SCORE_COLUMNS]
-    locked = queryset.select_for_update(no_key=True, of=("self",)).order_by("pk")
+    locked = queryset.select_for_update(
+        no_key=True, of=("self",), skip_locked=skip_locked
+    ).order_by("pk")
     leads = list(
         locked.values(*SCORE_COLUMNS) if events_only else locked.values(*SCORE_COLUMNS, *fields)
     )

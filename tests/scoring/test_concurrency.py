@@ -78,3 +78,51 @@ def test_two_decay_runs_at_once_write_one_history_row_per_lead(marketing):
     _in_threads(lambda: services.decay_engagement(now=later))
     assert set(Lead.objects.values_list("engagement_score", flat=True)) == {6}  # 10 × 0.75²
     assert ScoreHistory.objects.count() == before + 6
+
+
+def test_a_lead_held_by_another_transaction_is_scored_once_it_lets_go(marketing):
+    """Event ingest skips leads another transaction holds, then scores them after its own
+    commit: the held lead's score still counts the event when the request returns."""
+    import time
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from scoring.events import ingest_events
+
+    services.create_rule(
+        by=marketing, name="Opens", category="engagement", event_type="email_opened", points=5
+    )
+    free, held = LeadFactory(), LeadFactory()
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Lead.objects.select_for_update().get(pk=held.pk)
+                holding.set()
+                release.wait(timeout=10)
+                time.sleep(0.3)  # still holding while the request's first pass runs
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(timeout=10)
+    at = (timezone.now() - timedelta(minutes=1)).isoformat()
+    events = [
+        {
+            "id": f"h-{lead.pk}",
+            "lead": {"email": lead.email},
+            "type": "email_opened",
+            "occurred_at": at,
+        }
+        for lead in (free, held)
+    ]
+    release.set()
+    result = ingest_events(events=events, user=marketing)
+    holder.join()
+    assert result.count("created") == 2
+    assert dict(Lead.objects.values_list("pk", "score")) == {free.pk: 5, held.pk: 5}
+    assert ScoreHistory.objects.filter(lead_id__in=[free.pk, held.pk]).count() == 2
