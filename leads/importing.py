@@ -309,7 +309,8 @@ def import_leads(
                 from crm.audit import record_many
                 from scoring.services import score_leads
 
-                score_leads(lead_ids=written)
+                # Created leads were scored as they were inserted (fit only: no events yet).
+                score_leads(lead_ids=[r["id"] for r in results if r["status"] == "updated"])
                 for status in ("created", "updated"):
                     record_many(
                         actor=by,
@@ -451,10 +452,16 @@ def _upsert(
     if to_create:
         # Insert in key order so two batches inserting overlapping keys take the unique-index
         # locks in the same order (the second waits, then fails over to the retry above).
+        from scoring.services import NewLeadScoring
+
         to_create.sort(key=lambda pair: pair[1][match_on])
-        ids = _insert([values for _, values in to_create], now=now)
+        rows = [values for _, values in to_create]
+        scoring = NewLeadScoring(now=now)
+        scoring.fill(rows)  # inserted already scored: no UPDATE afterwards
+        ids = _insert(rows, now=now)
         for (index, _values), pk in zip(to_create, ids, strict=True):
             results[index].update(status="created", id=pk)
+        scoring.record(list(zip(ids, rows, strict=True)))
     if to_update:
         _update(to_update, [*sorted(update_fields), "updated_at"])
 
