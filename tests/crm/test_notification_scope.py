@@ -155,7 +155,6 @@ def scoped_org(org, rep, manager, marketing, admin_user):
         "carl": carl,
         "cara": cara,
         "dina": dina,
-        "routed": routed,
     }
 
 
@@ -174,7 +173,6 @@ def _verbs(user) -> list[str]:
 def test_every_notification_and_email_the_services_send_stays_in_the_recipients_scope(
     scoped_org,
     rep,
-    other_rep,
     manager,
     marketing,
     admin_user,
@@ -221,7 +219,6 @@ def test_every_notification_and_email_the_services_send_stays_in_the_recipients_
     for owner in (rep, cara, dina):
         assert {"sla_breached", "deal_stale", "task_due"} <= set(_verbs(owner)), owner
     assert {"lead_assigned", "lead_disqualified"} <= set(_verbs(rep))
-    assert "reassigned" in _verbs(carl)
     routed = Notification.objects.get(verb="lead_assigned", recipient=cara)
     assert _marker("routed") in routed.message
     assert {rep.email, cara.email, dina.email, manager.email} <= {
