@@ -3,7 +3,8 @@
 A cell starting with = + - @ (or a tab / carriage return, which some spreadsheets skip
 before looking) would run as a formula when the file is opened (CSV / formula injection).
 `safe_cell` prefixes such text with an apostrophe, which spreadsheets show as plain text.
-Numbers stay numbers: -12.5 (a Decimal, or the text "-12.5") exports unchanged.
+Numbers stay numbers: -12.5 (a Decimal, or the text "-12.5") exports unchanged. Any other
+object (a user, a stage) is written as its text, so it is checked as text too.
 Every CSV the app writes goes through this module.
 """
 
@@ -12,6 +13,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -20,15 +23,20 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def safe_cell(value: Any) -> Any:
-    """Neutralise a formula-looking string; numbers and everything else pass through."""
+    """Numbers and dates pass through; anything else becomes its text, neutralised if it
+    looks like a formula. (csv.writer would call str() itself, after the check: a user named
+    "=HYPERLINK(…)" in an owner column would slip through.)"""
     if value is None:
         return ""
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+    if isinstance(value, int | float | Decimal | date):  # bool is an int; datetime a date
+        return value
+    text = value if isinstance(value, str) else str(value)
+    if text.startswith(FORMULA_TRIGGERS):
         try:
-            float(value)  # "-12.5" is a number, not a formula
+            float(text)  # "-12.5" is a number, not a formula
         except ValueError:
-            return "'" + value
-    return value
+            return "'" + text
+    return text
 
 
 def safe_row(row: Iterable[Any]) -> list[Any]:

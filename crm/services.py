@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import F, Q
+from django.db.models import F, IntegerField, Q, Value
 from django.db.models.functions import Concat, Length, Replace, Substr
 from django.utils import timezone
 
@@ -36,7 +37,8 @@ def notify(
     email: bool = True,
 ) -> list[Notification]:
     """Create one in-app notification per distinct recipient (never the actor) in one INSERT;
-    e-mail goes out from a task after commit."""
+    e-mail goes out from a task after commit. A recipient who may not see `target` gets
+    nothing (see `notify_many`)."""
     seen: set[int] = set()
     rows = []
     target_type = ContentType.objects.get_for_model(target) if target is not None else None
@@ -55,7 +57,7 @@ def notify(
                 target_id=target.pk if target is not None else None,
             )
         )
-    created = Notification.objects.bulk_create(rows)
+    created = Notification.objects.bulk_create(_in_scope(rows))
     if email and created:
         from crm.tasks import email_notifications_task
 
@@ -66,14 +68,69 @@ def notify(
 
 
 def notify_many(notifications: list[Notification]) -> list[Notification]:
-    """Bulk variant for sweeps: the caller builds the rows; one INSERT, one e-mail task."""
-    created = Notification.objects.bulk_create(notifications)
+    """Bulk variant for sweeps: the caller builds the rows; one INSERT, one e-mail task.
+
+    A notification names its target (message, link, e-mail), so a row whose recipient may not
+    see its target is dropped: escalating to a team's manager must not leak a deal to a rep
+    or a marketer who was made that team's manager (only managers have team scope)."""
+    created = Notification.objects.bulk_create(_in_scope(notifications))
     ids = [n.pk for n in created if n.pk is not None]
     if ids:
         from crm.tasks import email_notifications_task
 
         email_notifications_task.delay_on_commit(ids)
     return created
+
+
+SCOPE_CHECK_CHUNK = 100  # recipients per UNION (SQLite allows 500 compound terms)
+
+
+def _in_scope(notifications: list[Notification]) -> list[Notification]:
+    """The notifications whose recipient may see their target, by the target model's own
+    `visible_to`; rows without a target (counts, hand-over summaries) pass.
+
+    Set-based: one query for the recipients, then per target model one UNION of "which of
+    these ids does this user see" (one part per recipient), however many rows.
+    """
+    targeted = [n for n in notifications if n.target_type_id and n.target_id is not None]
+    if not targeted:
+        return notifications
+    wanted: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for note in targeted:
+        wanted[note.target_type_id][note.recipient_id].add(note.target_id)
+    users = User.objects.in_bulk({n.recipient_id for n in targeted})
+    allowed: set[tuple[int, int, int]] = set()
+    for type_id, by_user in wanted.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        manager = model._default_manager if model is not None else None
+        if manager is None or not hasattr(manager, "visible_to"):
+            # A model without a visibility rule is configuration everyone may read.
+            allowed |= {(type_id, u, pk) for u, pks in by_user.items() for pk in pks}
+            continue
+        items = list(by_user.items())
+        for start in range(0, len(items), SCOPE_CHECK_CHUNK):
+            parts = [
+                manager.visible_to(users[user_id])
+                .filter(pk__in=pks)
+                .order_by()
+                .annotate(recipient=Value(user_id, output_field=IntegerField()))
+                .values_list("recipient", "pk")
+                for user_id, pks in items[start : start + SCOPE_CHECK_CHUNK]
+            ]
+            seen = parts[0].union(*parts[1:], all=True)
+            allowed |= {(type_id, user_id, pk) for user_id, pk in seen}
+    kept = [
+        n
+        for n in notifications
+        if not (n.target_type_id and n.target_id is not None)
+        or (n.target_type_id, n.recipient_id, n.target_id) in allowed
+    ]
+    if len(kept) < len(notifications):
+        logger.info(
+            "dropped %d notification(s) naming records outside the recipient's scope",
+            len(notifications) - len(kept),
+        )
+    return kept
 
 
 @transaction.atomic

@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from crm.audit import Entry, record, record_entries
+from crm.csv_text import decode_csv
 from crm.models import Team, User, users_visible_to
 from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
 from forecasting.periods import fiscal_start_month, parse_period, week_start
@@ -20,6 +21,8 @@ from forecasting.selectors import visible_teams
 from pipeline.models import Opportunity, Stage
 
 MAX_AMOUNT = Decimal("999999999999.99")
+# Far above people × quarters of any one org; bounds the work and the error list per file.
+MAX_QUOTA_ROWS = 20_000
 
 
 def can_manage_quotas(user: User) -> bool:
@@ -102,44 +105,29 @@ def import_quotas(*, by: User, data: bytes | str) -> ImportResult:
     line number. Subjects outside the importer's subtree are errors, not silent skips.
     Set-based: the writes are one INSERT and one UPDATE (per 1,000 rows), and every quota
     created or changed is audited ("quota.import", old → new amount) on its person or team.
+    Files that are not text, have no data rows, or more than MAX_QUOTA_ROWS rows are refused
+    whole (ValidationError on `file`); rows are read as a stream, so a huge file stops at the
+    cap.
     """
     if not can_manage_quotas(by):
         raise ValidationError({"file": "Only managers and admins can import quotas."})
-    text = data.decode("utf-8-sig", errors="replace") if isinstance(data, bytes) else data
+    text = decode_csv(data) if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text))
-    fields = {f.strip().lower() for f in reader.fieldnames or []}
-    if not {"period", "amount"} <= fields or not fields & {"username", "team"}:
-        raise ValidationError({"file": "Expected columns: period, username or team, amount."})
-    people = {u.username.lower(): u for u in users_visible_to(by)}
-    teams: dict[str, Team] = {}
-    for team in visible_teams(by):
-        teams.setdefault(team.name.lower(), team)
-    start_month = fiscal_start_month()
-    errors: list[str] = []
-    wanted: dict[tuple[str, str, int], Decimal] = {}
-    for line_no, raw in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        try:
-            parse_period(row.get("period", ""), start_month, allow_month=False)
-            amount = _amount(row.get("amount", ""))
-        except ValidationError as exc:
-            errors.extend(f"Line {line_no}: {m}" for m in exc.messages)
-            continue
-        username, team_name = row.get("username", ""), row.get("team", "")
-        if username and team_name:
-            errors.append(f"Line {line_no}: give a username or a team, not both.")
-        elif username:
-            if username.lower() not in people:
-                errors.append(f"Line {line_no}: no person '{username}' in your organisation.")
-            else:
-                wanted[("user", row["period"], people[username.lower()].pk)] = amount
-        elif team_name:
-            if team_name.lower() not in teams:
-                errors.append(f"Line {line_no}: no team '{team_name}' in your organisation.")
-            else:
-                wanted[("team", row["period"], teams[team_name.lower()].pk)] = amount
-        else:
-            errors.append(f"Line {line_no}: username or team is required.")
+    try:
+        fields = {f.strip().lower() for f in reader.fieldnames or []}
+        if not {"period", "amount"} <= fields or not fields & {"username", "team"}:
+            raise ValidationError({"file": "Expected columns: period, username or team, amount."})
+        people = {u.username.lower(): u for u in users_visible_to(by)}
+        teams: dict[str, Team] = {}
+        for team in visible_teams(by):
+            teams.setdefault(team.name.lower(), team)
+        errors, wanted = _read_quota_rows(
+            reader=reader, width=len(reader.fieldnames or []), people=people, teams=teams
+        )
+    except csv.Error as error:  # e.g. an unterminated quote swallowing the rest of the file
+        raise ValidationError(
+            {"file": f"Could not read the CSV near line {reader.line_num}: {error}."}
+        ) from None
     if errors:
         return ImportResult(0, 0, errors)
     existing = {
@@ -179,6 +167,55 @@ def import_quotas(*, by: User, data: bytes | str) -> ImportResult:
     Quota.objects.bulk_update(changed, ["amount", "updated_by", "updated_at"], batch_size=1000)
     record_entries(actor=by, action="quota.import", entries=entries)
     return ImportResult(len(new_rows), len(changed), [])
+
+
+def _read_quota_rows(
+    *, reader: csv.DictReader, width: int, people: dict[str, User], teams: dict[str, Team]
+) -> tuple[list[str], dict[tuple[str, str, int], Decimal]]:
+    """(line errors, wanted amounts by (kind, period, subject id)) from the data rows."""
+    start_month = fiscal_start_month()
+    errors: list[str] = []
+    wanted: dict[tuple[str, str, int], Decimal] = {}
+    line_no = 1
+    for line_no, raw in enumerate(reader, start=2):
+        if line_no - 1 > MAX_QUOTA_ROWS:
+            raise ValidationError(
+                {"file": f"At most {MAX_QUOTA_ROWS:,} rows per file; split larger files."}
+            )
+        # DictReader files cells past the header under the key None. Non-empty ones mean the
+        # row's cells are shifted (an unquoted comma in an amount): none can be trusted.
+        extra: list[str] = raw.pop(None, None) or []
+        if any(cell.strip() for cell in extra):
+            errors.append(
+                f"Line {line_no}: {width + len(extra)} cells but {width} column headers "
+                "(a value holding a comma must be quoted)."
+            )
+            continue
+        row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+        try:
+            parse_period(row.get("period", ""), start_month, allow_month=False)
+            amount = _amount(row.get("amount", ""))
+        except ValidationError as exc:
+            errors.extend(f"Line {line_no}: {m}" for m in exc.messages)
+            continue
+        username, team_name = row.get("username", ""), row.get("team", "")
+        if username and team_name:
+            errors.append(f"Line {line_no}: give a username or a team, not both.")
+        elif username:
+            if username.lower() not in people:
+                errors.append(f"Line {line_no}: no person '{username}' in your organisation.")
+            else:
+                wanted[("user", row["period"], people[username.lower()].pk)] = amount
+        elif team_name:
+            if team_name.lower() not in teams:
+                errors.append(f"Line {line_no}: no team '{team_name}' in your organisation.")
+            else:
+                wanted[("team", row["period"], teams[team_name.lower()].pk)] = amount
+        else:
+            errors.append(f"Line {line_no}: username or team is required.")
+    if line_no == 1:
+        raise ValidationError({"file": "The file has headers but no rows."})
+    return errors, wanted
 
 
 @transaction.atomic

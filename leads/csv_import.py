@@ -16,7 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from crm.csv_export import safe_cell
+from crm.csv_text import decode_csv
 from crm.models import User
 from leads.importing import MAX_BATCH
 from leads.models import LeadCsvUpload
@@ -64,6 +64,9 @@ SYNONYMS = {
 }
 ATTRIBUTE_PREFIX = "attributes."
 MAX_CSV_BYTES = 5 * 1024 * 1024
+# About what 5 MB of real leads holds; it bounds the preview and the import, which run
+# inside one request (a million one-character rows also fit in 5 MB).
+MAX_CSV_ROWS = 50_000
 
 
 def _squash(header: str) -> str:
@@ -86,33 +89,73 @@ def auto_map(headers: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def read_csv(content: str) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of a CSV text (delimiter sniffed: comma, semicolon or tab)."""
+def read_csv(content: str, *, max_rows: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of a CSV text (delimiter sniffed: comma, semicolon or tab).
+
+    With `max_rows`, rows are counted as they are parsed and the file is refused at the first
+    row past the cap, so an oversized file never becomes a list in memory.
+    """
     sample = content[:4096]
     try:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(content), dialect)
+    rows: list[list[str]] = []
     try:
-        headers = [h.strip() for h in next(reader)]
-    except StopIteration:
-        raise ValidationError({"file": "The file is empty."}) from None
-    if not any(headers):
-        raise ValidationError({"file": "The first row must hold the column headers."})
-    rows = [row for row in reader if any(cell.strip() for cell in row)]
+        headers = [h.strip() for h in next(reader, [])]
+        if not any(headers):
+            raise ValidationError({"file": "The first row must hold the column headers."})
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                rows.append(row)
+                if max_rows is not None and len(rows) > max_rows:
+                    raise ValidationError(
+                        {"file": f"At most {max_rows:,} rows per file; split larger files."}
+                    )
+    except csv.Error as error:  # e.g. an unterminated quote swallowing the rest of the file
+        raise ValidationError(
+            {"file": f"Could not read the CSV near line {reader.line_num}: {error}."}
+        ) from None
     return headers, rows
 
 
 def decode_upload(raw: bytes) -> str:
     if len(raw) > MAX_CSV_BYTES:
         raise ValidationError({"file": "At most 5 MB per file; split larger files."})
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValidationError({"file": "Could not read the file as text (save it as UTF-8 CSV)."})
+    return decode_csv(raw)
+
+
+def parse_upload(raw: bytes) -> tuple[str, list[str]]:
+    """Check an uploaded file before anything is stored; returns its text and headers.
+
+    Refused with a message for the form: over 5 MB or 50,000 rows, not text, no header row,
+    no data rows, or a first row that is data (an e-mail address where a header belongs).
+    """
+    content = decode_upload(raw)
+    headers, rows = read_csv(content, max_rows=MAX_CSV_ROWS)
+    if not rows:
+        raise ValidationError({"file": "The file has headers but no rows."})
+    if not any(auto_map(headers).values()) and any("@" in header for header in headers):
+        raise ValidationError(
+            {
+                "file": "The first row looks like data (it holds an e-mail address): add a "
+                "header row naming the columns, e.g. email,first_name,last_name."
+            }
+        )
+    return content, headers
+
+
+def row_shape_error(row: list[str], width: int) -> str:
+    """Why a row cannot be imported as it stands ("" if it can): more non-empty cells than
+    there are headers means the cells are shifted (typically an unquoted comma), so none of
+    them can be trusted. Short rows are fine: the missing cells are blank."""
+    if len(row) > width and any(cell.strip() for cell in row[width:]):
+        return (
+            f"cells: {len(row)} cells but {width} column headers (a value holding the "
+            "delimiter must be quoted)."
+        )
+    return ""
 
 
 def rows_to_records(
@@ -155,24 +198,39 @@ def run_csv_import(*, upload: LeadCsvUpload, by: User, dry_run: bool) -> dict[st
     records = rows_to_records(headers, rows, upload.columns)
     totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0, "rows": len(records)}
     failed_rows: list[dict[str, Any]] = []
+
+    def fail(index: int, errors: str) -> None:
+        # 1-based, after the header row
+        failed_rows.append({"row": index + 2, "cells": rows[index], "errors": errors})
+
+    # Misshapen rows fail alone, before the service sees them; the rest keep their index.
+    good: list[tuple[int, dict[str, Any]]] = []
+    for index, record in enumerate(records):
+        if error := row_shape_error(rows[index], len(headers)):
+            fail(index, error)
+        else:
+            good.append((index, record))
+    totals["failed"] = len(failed_rows)
     with transaction.atomic():
-        for start, chunk in _chunks(records, MAX_BATCH):
-            outcome = import_leads(records=chunk, match_on=upload.match_on, by=by, dry_run=dry_run)
+        for _, chunk in _chunks(good, MAX_BATCH):
+            outcome = import_leads(
+                records=[record for _, record in chunk],
+                match_on=upload.match_on,
+                by=by,
+                dry_run=dry_run,
+            )
             for key in ("created", "updated", "unchanged", "failed"):
                 totals[key] += getattr(outcome, key)
             for result in outcome.results:
                 if result["status"] == "failed":
-                    row_number = start + result["index"] + 2  # 1-based, after the header row
-                    failed_rows.append(
-                        {
-                            "row": row_number,
-                            "cells": rows[start + result["index"]],
-                            "errors": "; ".join(
-                                f"{field}: {' '.join(messages)}"
-                                for field, messages in result["errors"].items()
-                            ),
-                        }
+                    fail(
+                        chunk[result["index"]][0],
+                        "; ".join(
+                            f"{field}: {' '.join(messages)}"
+                            for field, messages in result["errors"].items()
+                        ),
                     )
+        failed_rows.sort(key=lambda failed: failed["row"])
         if not dry_run:
             upload.summary = totals
             upload.failed_rows = failed_rows
@@ -184,14 +242,10 @@ def run_csv_import(*, upload: LeadCsvUpload, by: User, dry_run: bool) -> dict[st
 # --- CSV out ----------------------------------------------------------------------------
 
 
-def failed_rows_csv(upload: LeadCsvUpload) -> Iterator[str]:
-    """The failed rows of an import: the original cells plus row number and errors."""
+def failed_rows_table(upload: LeadCsvUpload) -> tuple[list[str], Iterator[list[Any]]]:
+    """The failed rows of an import: header and rows (the original cells plus row number and
+    errors), for `crm.csv_export`, which neutralises formulas in every cell, header included
+    (the headers and cells are the uploader's own text)."""
     headers, _ = read_csv(upload.content)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["row", *headers, "errors"])
-    for failed in upload.failed_rows:
-        writer.writerow(
-            [failed["row"], *map(safe_cell, failed["cells"]), safe_cell(failed["errors"])]
-        )
-    yield buffer.getvalue()
+    rows = ([failed["row"], *failed["cells"], failed["errors"]] for failed in upload.failed_rows)
+    return ["row", *headers, "errors"], rows

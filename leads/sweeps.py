@@ -56,6 +56,7 @@ def _sla_notifications(leads: list[Lead], *, escalate: bool, minutes: int) -> li
                     verb="sla_escalated" if escalate else "sla_breached",
                     message=message[:300],
                     url=f"/leads/{lead.pk}/",
+                    target=lead,  # notify_many drops it if the recipient may not see the lead
                 )
             )
     return rows

@@ -314,22 +314,20 @@ def import_upload(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         upload_file = form.cleaned_data["file"]
         try:
-            content = csv_import.decode_upload(upload_file.read(csv_import.MAX_CSV_BYTES + 1))
-            headers, rows = csv_import.read_csv(content)
+            content, headers = csv_import.parse_upload(
+                upload_file.read(csv_import.MAX_CSV_BYTES + 1)
+            )
         except ValidationError as error:
             form.add_error("file", error.messages)
         else:
-            if not rows:
-                form.add_error("file", "The file has headers but no rows.")
-            else:
-                upload = LeadCsvUpload.objects.create(
-                    filename=upload_file.name[:255],
-                    content=content,
-                    columns=csv_import.auto_map(headers),
-                    match_on=form.cleaned_data["match_on"],
-                    created_by=request.user,
-                )
-                return redirect("leads:import_map", pk=upload.pk)
+            upload = LeadCsvUpload.objects.create(
+                filename=upload_file.name[:255],
+                content=content,
+                columns=csv_import.auto_map(headers),
+                match_on=form.cleaned_data["match_on"],
+                created_by=request.user,
+            )
+            return redirect("leads:import_map", pk=upload.pk)
     status = 422 if request.method == "POST" else 200
     recent = LeadCsvUpload.objects.filter(created_by=request.user).defer("content")[:10]
     return render(request, "leads/import.html", {"form": form, "recent": recent}, status=status)
@@ -400,8 +398,5 @@ def import_report(request: HttpRequest, pk: int) -> HttpResponse:
 def import_failed_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     _require_importer(request)
     upload = _upload_or_404(request, pk)
-    response = StreamingHttpResponse(
-        csv_import.failed_rows_csv(upload), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="failed-rows-{upload.pk}.csv"'
-    return response
+    header, rows = csv_import.failed_rows_table(upload)
+    return csv_response(f"failed-rows-{upload.pk}.csv", header, rows)

@@ -97,6 +97,7 @@ def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) ->
                             verb="deal_stale",
                             message=f"{deal} has had no activity for {stage.rot_after_days} days in {stage}.",
                             url=reverse("pipeline:opportunity", args=[deal.pk]),
+                            target=deal,
                         )
                         for deal in deals
                     ]
@@ -188,6 +189,9 @@ def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH
                         verb="deal_stale_escalated",
                         message=f"{deal} ({deal.owner}) has been stale for {days} days.",
                         url=reverse("pipeline:opportunity", args=[deal.pk]),
+                        # A team "manager" without team scope (a rep, a marketer) may not see
+                        # the deal: notify_many drops the row rather than leak it.
+                        target=deal,
                     )
                     for deal in deals
                     if (manager_id := _manager_of(deal.owner))

@@ -13,16 +13,19 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import factory
 from django.apps import apps
+from django.conf import settings
+from django.core.mail import EmailMessage
 from django.db import models
 from django.forms.models import model_to_dict
 from django.test import RequestFactory
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import Resolver404, URLPattern, URLResolver, get_resolver, resolve
 
 from crm.models import ApiToken, AuditLog, Notification, Team, User, users_visible_to
 from crm.services_users import teams_manageable_by, users_manageable_by
@@ -287,3 +290,104 @@ def json_ids(payload: Any) -> Iterator[Any]:
         for item in items:
             if isinstance(item, dict) and "id" in item:
                 yield item["id"]
+
+
+# --- notifications and e-mail ---------------------------------------------------------------------
+
+
+class LinkMap:
+    """What record a link names: the URL is resolved against the same generated route map, so
+    a notification linking to a new kind of page is checked without editing the tests."""
+
+    def __init__(self, admin: User) -> None:
+        routes = walk_routes()
+        map_models(routes, admin)
+        self.by_name = {r.name: r for r in routes if r.name and r.object_kwargs and not r.unmapped}
+
+    def record(self, url: str) -> tuple[type[models.Model], Any] | None:
+        """(model, pk) of the object page `url` opens; None for lists, pages and outside links."""
+        path = urlsplit(url).path
+        if not path.startswith("/"):
+            return None
+        try:
+            match = resolve(path)
+        except Resolver404:
+            return None
+        route = self.by_name.get(match.view_name)
+        if route is None:
+            return None
+        last = route.object_kwargs[-1]
+        return route.model_for[last], match.kwargs[last]
+
+
+def _sees(user: User, model: type[models.Model], pk: Any) -> bool:
+    ids = visible_ids(model, user)
+    return ids is None or pk in ids
+
+
+def _foreign_markers(
+    user: User, text: str, markers: dict[tuple[type[models.Model], Any], list[str]]
+) -> Iterator[str]:
+    for (model, pk), texts in markers.items():
+        if any(t in text for t in texts) and not _sees(user, model, pk):
+            yield f"{model.__name__} #{pk}"
+
+
+def notification_leaks(
+    links: LinkMap, markers: dict[tuple[type[models.Model], Any], list[str]], *, after: int = 0
+) -> list[str]:
+    """Every stored notification must go to someone allowed to see what it names: its target,
+    the record its link opens, and any record whose marker text is in its message. A
+    deactivated recipient can read nothing, so their rows are judged as if they were active
+    (the rule is about scope; e-mail to them is checked separately). Scope is judged now, so
+    check right after the sends (`after`: only notifications with a greater pk)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    found = []
+    notes = Notification.objects.filter(pk__gt=after).select_related("recipient").order_by("pk")
+    for note in notes:
+        user = note.recipient
+        was_active, user.is_active = user.is_active, True
+        where = f"notification #{note.pk} {note.verb!r} to {user.username} ({user.role})"
+        named: list[tuple[type[models.Model], Any]] = []
+        if note.target_type_id and note.target_id:
+            model = ContentType.objects.get_for_id(note.target_type_id).model_class()
+            named.append((model, note.target_id))
+        if note.url and (linked := links.record(note.url)):
+            named.append(linked)
+        found += [
+            f"{where} targets/links to foreign {m.__name__} #{pk}"
+            for m, pk in named
+            if not _sees(user, m, pk)
+        ]
+        found += [
+            f"{where} names foreign {name}: {note.message!r}"
+            for name in _foreign_markers(user, note.message, markers)
+        ]
+        user.is_active = was_active
+    return found
+
+
+def email_leaks(
+    outbox: Iterable[EmailMessage],
+    links: LinkMap,
+    markers: dict[tuple[type[models.Model], Any], list[str]],
+) -> list[str]:
+    """Every e-mail goes to an active user, and its subject, body and links name nothing that
+    user may not see."""
+    site = re.escape(settings.SITE_URL)
+    found = []
+    for message in outbox:
+        text = f"{message.subject}\n{message.body}"
+        for address in message.to:
+            user = User.objects.filter(email__iexact=address).first()
+            where = f"e-mail {message.subject!r} to {address}"
+            if user is None or not user.is_active:
+                found.append(f"{where}: not an active user")
+                continue
+            for path in re.findall(site + r"(/\S*)", text):
+                linked = links.record(path)
+                if linked and not _sees(user, *linked):
+                    found.append(f"{where} links to foreign {linked[0].__name__} #{linked[1]}")
+            found += [f"{where} names foreign {n}" for n in _foreign_markers(user, text, markers)]
+    return found

@@ -5,7 +5,10 @@ Actors: rep A, rep B (another team), manager of A, manager of B, marketing, a de
 user (session and token), a revoked token, anonymous. For every object an actor may not see
 (its model's own `visible_to` decides), every method on every route that takes its id must
 answer without a 2xx and without changing the object; every list, search, board, export and
-forecast payload must not carry a foreign record's marker text, amount or id.
+forecast payload must not carry a foreign record's marker text, amount or id. Every POST to a
+list or bulk route (mark-read, bulk actions) leaves the actor's foreign records untouched, and
+every notification and e-mail the run made the services send goes only to users who may see
+what it names, links to or targets (attack_matrix.notification_leaks / email_leaks).
 """
 
 from __future__ import annotations
@@ -86,7 +89,9 @@ def world(org, rep, other_rep, manager, other_manager, marketing, admin_user, se
             subject=_marker(f"task{tag}"),
             due_at=timezone.now(),
         )
-        note = NotificationFactory(recipient=owner, message=_marker(f"note{tag}"))
+        note = NotificationFactory(
+            recipient=owner, message=_marker(f"note{tag}"), url=f"/leads/{lead.pk}/", target=lead
+        )
         token = ApiToken.objects.get(pk=_token_pk(owner, f"token{tag}"))
         markers[(Lead, lead.pk)] = [_marker(f"lead{tag}")]
         markers[(Account, account.pk)] = [_marker(f"account{tag}")]
@@ -255,8 +260,49 @@ def _write_payload(actor: Actor, ids: list[Any]) -> dict[str, Any]:
     }
 
 
-def test_attack_matrix(world, actors, admin_user, capsys):
+def test_attack_matrix(
+    world, actors, admin_user, capsys, mailoutbox, django_capture_on_commit_callbacks
+):
     started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):  # notification e-mail goes out
+        matrix, routes, object_routes, list_routes, unmapped, admin_hits = _run_matrix(
+            world, actors, admin_user
+        )
+    # Whatever the run made the services send: in-app and by e-mail, all in scope.
+    links = am.LinkMap(admin_user)
+    matrix.failures += am.notification_leaks(links, world["markers"])
+    matrix.failures += am.email_leaks(mailoutbox, links, world["markers"])
+    elapsed = time.monotonic() - started
+    own_unmapped = [
+        r
+        for r in unmapped
+        if r.route.startswith(OWN_ROUTE_PREFIXES) or r.namespace in OWN_NAMESPACES
+    ]
+    lines = [
+        "",
+        f"attack matrix: {len(routes)} routes ({len(object_routes)} with object ids, "
+        f"{len(list_routes)} lists/pages), {len(actors)} actors, {matrix.requests} requests "
+        f"in {elapsed:.1f}s",
+        f"  object routes an admin can GET (mapping sanity): {admin_hits}/{len(object_routes)}",
+        "  operations: " + ", ".join(f"{k}={v}" for k, v in sorted(matrix.operations.items())),
+        f"  models built from app factories: {', '.join(world['extra_models']) or 'none'}",
+        f"  notifications in scope checked: {Notification.objects.count()}, "
+        f"e-mails: {len(mailoutbox)}",
+    ]
+    lines += [f"  factory could not build {f}" for f in world["factory_failures"]]
+    lines += [f"  UNMAPPED {r.route} ({r.name}): kwargs {r.unmapped}" for r in unmapped]
+    lines += [f"  redirect (check it is not a leak): {r}" for r in matrix.redirects[:30]]
+    lines += [f"  FAIL {f}" for f in matrix.failures[:200]]
+    with capsys.disabled():
+        sys.stdout.write("\n".join(lines) + "\n")
+    assert matrix.failures == []
+    assert own_unmapped == [], [r.route for r in own_unmapped]
+    assert matrix.requests > 0
+
+
+def _run_matrix(
+    world: dict, actors: list[Actor], admin_user: User
+) -> tuple[Matrix, list, list, list, list, int]:
     matrix = Matrix()
     markers = world["markers"]
     routes = am.walk_routes()
@@ -280,6 +326,13 @@ def test_attack_matrix(world, actors, admin_user, capsys):
                     : 2 if actor.live else 1
                 ]
         guarded = [obj for objs in targets.values() for obj in objs]
+        # Plus every marked record the actor may not see, notifications included: no list or
+        # bulk endpoint (mark-read, bulk actions) may touch them given their ids.
+        guarded += [
+            model._default_manager.get(pk=pk)
+            for model, pk in markers
+            if not actor.sees(model, pk) and model._default_manager.filter(pk=pk).exists()
+        ]
         before = am.snapshot(guarded)
 
         for route in object_routes:
@@ -348,31 +401,7 @@ def test_attack_matrix(world, actors, admin_user, capsys):
         url = _url(route, kwargs)
         if url and 200 <= matrix.send(admin, route, url, "get", None).status_code < 300:
             admin_hits += 1
-
-    elapsed = time.monotonic() - started
-    own_unmapped = [
-        r
-        for r in unmapped
-        if r.route.startswith(OWN_ROUTE_PREFIXES) or r.namespace in OWN_NAMESPACES
-    ]
-    lines = [
-        "",
-        f"attack matrix: {len(routes)} routes ({len(object_routes)} with object ids, "
-        f"{len(list_routes)} lists/pages), {len(actors)} actors, {matrix.requests} requests "
-        f"in {elapsed:.1f}s",
-        f"  object routes an admin can GET (mapping sanity): {admin_hits}/{len(object_routes)}",
-        "  operations: " + ", ".join(f"{k}={v}" for k, v in sorted(matrix.operations.items())),
-        f"  models built from app factories: {', '.join(world['extra_models']) or 'none'}",
-    ]
-    lines += [f"  factory could not build {f}" for f in world["factory_failures"]]
-    lines += [f"  UNMAPPED {r.route} ({r.name}): kwargs {r.unmapped}" for r in unmapped]
-    lines += [f"  redirect (check it is not a leak): {r}" for r in matrix.redirects[:30]]
-    lines += [f"  FAIL {f}" for f in matrix.failures[:200]]
-    with capsys.disabled():
-        sys.stdout.write("\n".join(lines) + "\n")
-    assert matrix.failures == []
-    assert own_unmapped == [], [r.route for r in own_unmapped]
-    assert matrix.requests > 0
+    return matrix, routes, object_routes, list_routes, unmapped, admin_hits
 
 
 def test_every_cookie_authenticated_unsafe_request_needs_the_csrf_token(admin_user):
