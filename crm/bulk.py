@@ -17,7 +17,9 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, models
+from django.db.models import Lookup
 
 
 def array_type(field: models.Field) -> str:
@@ -98,3 +100,25 @@ def update_rows(
             f"WHERE t.{quote(pk_field.column)} = v.id",
             [list(pks), *arrays],
         )
+
+
+class AnyOf(Lookup):
+    """`field__any=[…]`: membership in a long list of plain values, bound as ONE array on
+    PostgreSQL (`= ANY(%s)`). Django's `__in` prepares and binds every value on its own
+    (~8 µs each, 8 ms for a 1,000-lead batch lookup). The values must already be of the
+    column's type (ints, strings). Elsewhere a plain IN list. Registered on every field."""
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list[Any]:
+        return list(self.rhs)
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        values = list(self.rhs)
+        if not values:
+            raise EmptyResultSet
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]

@@ -373,9 +373,9 @@ def _upsert(
     # overwriting each other's fields, and cannot deadlock on these rows. Plain rows, not
     # model instances: building 1,000 Lead objects costs more than the query.
     columns = ["pk", *[f for f in WRITABLE_FIELDS if f != "owner"], "owner_id"]
-    wanted = Q(**{f"{match_on}__in": keys})
+    wanted = Q(**{f"{match_on}__any": keys})
     if other_values:
-        wanted |= Q(**{f"{other}__in": other_values})
+        wanted |= Q(**{f"{other}__any": other_values})
     matched = Lead.objects.filter(wanted).order_by("pk")
     if not dry_run:  # a preview reads without locking
         matched = matched.select_for_update()

@@ -151,7 +151,7 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
     if held:
         with transaction.atomic():
             _score_queryset(
-                Lead.objects.filter(pk__in=held),
+                Lead.objects.filter(pk__any=held),
                 reason=ScoreHistory.Reason.EVENT,
                 now=now,
                 events_only=True,
@@ -188,7 +188,7 @@ def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Pars
     unsettled = {p.external_id for p in fresh if p.external_id not in inserted}
     known = (
         dict(
-            EngagementEvent.objects.filter(external_id__in=unsettled).values_list(
+            EngagementEvent.objects.filter(external_id__any=sorted(unsettled)).values_list(
                 "external_id", "pk"
             )
         )
@@ -205,7 +205,7 @@ def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Pars
     if not lead_ids:
         return parsed, []
     scored, _ = _score_queryset(
-        Lead.objects.filter(pk__in=lead_ids),
+        Lead.objects.filter(pk__any=lead_ids),
         reason=ScoreHistory.Reason.EVENT,
         now=now,
         events_only=True,
@@ -226,7 +226,7 @@ def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
             return {}, {}
         rows = (
             Lead.objects.visible_to(user)
-            .filter(Q(email__in=emails) | Q(external_id__in=external_ids))
+            .filter(Q(email__any=sorted(emails)) | Q(external_id__any=sorted(external_ids)))
             .values_list("pk", "email", "external_id")
         )
         by_email, by_external = {}, {}

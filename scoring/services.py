@@ -357,7 +357,7 @@ def event_counts(
         # A dense pk range (rescore batches): an index range scan beats a long IN list.
         events = EngagementEvent.objects.filter(lead_id__gte=low, lead_id__lte=high)
     else:
-        events = EngagementEvent.objects.filter(lead_id__in=list(lead_ids))
+        events = EngagementEvent.objects.filter(lead_id__any=list(lead_ids))
     rows = events.order_by().values("lead_id").annotate(**aggregates)
     wanted = set(lead_ids)
     return {lead_id: row for row in rows if (lead_id := row.pop("lead_id")) in wanted}
@@ -444,7 +444,7 @@ def _score_queryset(
             lead["_fit"] = _stored_fit(lead, rule_set) if current else None
         unscored = {lead["pk"]: lead for lead in leads if lead["_fit"] is None}
         if unscored:
-            for row in Lead.objects.filter(pk__in=list(unscored)).values("pk", *fields):
+            for row in Lead.objects.filter(pk__any=list(unscored)).values("pk", *fields):
                 unscored[row["pk"]].update(row)
     for lead in leads:
         lead["previous_engaged_at"] = lead["last_engaged_at"]
@@ -504,7 +504,7 @@ def _write_scores(
         )
         (unchanged if same else changed).append(lead)
     if unchanged:
-        Lead.objects.filter(pk__in=[lead["pk"] for lead in unchanged]).update(
+        Lead.objects.filter(pk__any=[lead["pk"] for lead in unchanged]).update(
             score_version=version, scored_at=now
         )
     if not changed:
@@ -598,7 +598,7 @@ def score_leads(*, lead_ids: list[int], reason: str = ScoreHistory.Reason.LEAD) 
     for start in range(0, len(ids), BATCH_SIZE):
         chunk = ids[start : start + BATCH_SIZE]
         _score_queryset(
-            Lead.objects.filter(pk__in=chunk), reason=reason, now=now, rule_set=rule_set, org=org
+            Lead.objects.filter(pk__any=chunk), reason=reason, now=now, rule_set=rule_set, org=org
         )
 
 
@@ -674,7 +674,7 @@ def decay_engagement(
                 if not ids:
                     break
                 _, changed = _score_queryset(
-                    Lead.objects.filter(pk__in=ids),
+                    Lead.objects.filter(pk__any=ids),
                     reason=ScoreHistory.Reason.DECAY,
                     now=now,
                     rule_set=rule_set,
