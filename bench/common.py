@@ -17,8 +17,14 @@ RESULTS = ROOT / "bench" / "results"
 
 
 def setup_django(database: str = "plumb_bench") -> None:
-    """Point Django at a PostgreSQL bench database (created if missing) and migrate it."""
-    os.environ.setdefault("DATABASE_URL", f"postgres://postgres@127.0.0.1:5432/{database}")
+    """Point Django at this benchmark's own PostgreSQL database (created if missing) and
+    migrate it. The server is DATABASE_URL's when set (its database name is replaced: a
+    benchmark truncates its tables, so it never runs in the development database), else the
+    local one."""
+    server = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x")
+    if not server.startswith("postgres"):
+        raise SystemExit("The benchmarks need PostgreSQL: set DATABASE_URL=postgres://…")
+    os.environ["DATABASE_URL"] = f"{server.rsplit('/', 1)[0]}/{database}"
     os.environ.setdefault("DEBUG", "true")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
     sys.path.insert(0, str(ROOT))

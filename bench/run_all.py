@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> int:
-    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/plumb_bench")
+    # Each benchmark uses its own database (plumb_bench_<name>, see bench.common): one
+    # shared database mixed their tables, and autovacuum, busy with one benchmark's million
+    # fresh rows, left another's statistics stale and its plans wrong.
     failed = []
     for script in sorted(HERE.glob("*.py")):
         if script.name in {"run_all.py", "common.py"} or script.name.startswith("_"):
