@@ -25,7 +25,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from crm import audit
-from crm.models import ApiToken, Notification, Team, User
+from crm.models import Activity, ApiToken, Notification, Team, User
 
 USER_ADMIN_FIELDS = (
     "first_name",
@@ -296,11 +296,13 @@ class Reassigned:
 @transaction.atomic
 def reassign_open_work(*, by: User, from_user: User, to_user: User | None = None) -> Reassigned:
     """Hand a user's open leads and open deals to `to_user`, or round-robin over the other
-    active reps of their team when `to_user` is None (admins, or the user's manager).
+    active reps of their team when `to_user` is None (admins, or the user's manager). Their
+    open tasks on those records go along (reminders then reach the new owner, who can open
+    the record); done tasks and other people's tasks stay as they are.
 
-    Set-based: rows are locked in pk order, then one UPDATE per receiving rep and model, one
-    bulk audit insert, one notification per receiving rep. Leads or deals closed meanwhile
-    are left alone.
+    Set-based: rows are locked in pk order, then one UPDATE per receiving rep and model (and
+    one for the tasks), one bulk audit insert, one notification per receiving rep. Leads or
+    deals closed meanwhile are left alone.
     """
     from leads.models import Lead
     from pipeline.models import Opportunity, Stage
@@ -340,6 +342,9 @@ def reassign_open_work(*, by: User, from_user: User, to_user: User | None = None
     received: dict[int, int] = defaultdict(int)
     for target_id, ids in lead_plan.items():
         Lead.objects.filter(pk__in=ids).update(owner_id=target_id, assigned_at=now, updated_at=now)
+        Activity.objects.open_tasks().filter(owner=from_user, lead_id__in=ids).update(
+            owner_id=target_id
+        )
         audit.record_many(
             actor=by,
             action="lead.reassign",
@@ -351,6 +356,9 @@ def reassign_open_work(*, by: User, from_user: User, to_user: User | None = None
     for target_id, ids in deal_plan.items():
         Opportunity.objects.filter(pk__in=ids).update(
             owner_id=target_id, version=F("version") + 1, updated_at=now
+        )
+        Activity.objects.open_tasks().filter(owner=from_user, opportunity_id__in=ids).update(
+            owner_id=target_id
         )
         audit.record_many(
             actor=by,

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from crm.models import ApiToken, AuditLog, Team, User
 from leads.models import Lead
@@ -232,6 +234,30 @@ def test_reassigning_everything_to_one_user(client, admin_user, rep, other_rep):
     assert Lead.objects.filter(owner=other_rep).count() == 3
     assert Opportunity.objects.get().owner == other_rep
     assert other_rep.notifications.get().verb == "reassigned"
+
+
+def test_open_tasks_on_handed_over_records_go_to_the_new_owner(client, admin_user, rep, other_rep):
+    from crm.models import Activity
+
+    lead = LeadFactory(owner=rep)
+    deal = OpportunityFactory(owner=rep)
+    due = timezone.now() + timedelta(days=1)
+    open_on_lead = Activity.objects.create(
+        kind="task", subject="Call back", owner=rep, lead=lead, due_at=due
+    )
+    open_on_deal = Activity.objects.create(
+        kind="task", subject="Send quote", owner=rep, opportunity=deal, due_at=due
+    )
+    done = Activity.objects.create(
+        kind="task", subject="Intro", owner=rep, lead=lead, due_at=due, done_at=timezone.now()
+    )
+    client.force_login(admin_user)
+    client.post(reverse("settings:user_reassign", args=[rep.pk]), {"to_user": other_rep.pk})
+    owners = dict(Activity.objects.values_list("subject", "owner"))
+    assert owners == {"Call back": other_rep.pk, "Send quote": other_rep.pk, "Intro": rep.pk}
+    assert {open_on_lead.pk, open_on_deal.pk, done.pk} == set(
+        Activity.objects.values_list("pk", flat=True)
+    )
 
 
 def test_round_robin_without_team_mates_explains_instead_of_moving_anything(
