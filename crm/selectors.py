@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from crm.models import Activity, JobRun, Notification, User
+from crm.models import Activity, JobRun, Notification, Team, User
 
 
 def unread_notification_count(*, user: User) -> int:
@@ -85,3 +85,38 @@ def open_work(*, user: User, limit: int = 25) -> OpenWork:
         leads=list(leads[:limit]),
         deals=list(deals[:limit]),
     )
+
+
+def escalation_managers() -> dict[int, int]:
+    """{team id: who hears escalations about its members' records}: the team's manager when
+    that is an active manager or admin (someone who can open the record), else the nearest
+    such manager up the team tree. A team "manager" who is a rep or a marketer has no team
+    scope, so escalating to them would be dropped unseen. Teams with nobody able above them
+    are left out. One query for the whole tree."""
+    teams = list(
+        Team.objects.values(
+            "pk",
+            "path",
+            "manager_id",
+            "manager__role",
+            "manager__is_active",
+            "manager__is_superuser",
+        )
+    )
+    able = {
+        team["pk"]: team["manager_id"]
+        for team in teams
+        if team["manager_id"]
+        and team["manager__is_active"]
+        and (
+            team["manager__role"] in (User.Role.MANAGER, User.Role.ADMIN)
+            or team["manager__is_superuser"]
+        )
+    }
+    managers = {}
+    for team in teams:
+        chain = [int(part) for part in team["path"].split(".") if part]  # root … this team
+        manager = next((able[pk] for pk in reversed(chain) if pk in able), None)
+        if manager is not None:
+            managers[team["pk"]] = manager
+    return managers

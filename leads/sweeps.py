@@ -31,17 +31,20 @@ def _claim(qs: QuerySet[Lead], *, limit: int) -> list[Lead]:
     )
 
 
-def _sla_recipient(lead: Lead, *, escalate: bool) -> int | None:
-    """Who hears about a missed first contact: the owner, or on escalation their manager."""
+def _sla_recipient(lead: Lead, *, escalate: bool, managers: dict[int, int]) -> int | None:
+    """Who hears about a missed first contact: the owner, or on escalation the manager above
+    them (crm.selectors.escalation_managers)."""
     if escalate:
-        return lead.owner.team.manager_id if lead.owner.team else None
+        return managers.get(lead.owner.team_id) if lead.owner.team_id else None
     return lead.owner_id
 
 
-def _sla_notifications(leads: list[Lead], *, escalate: bool, minutes: int) -> list[Notification]:
+def _sla_notifications(
+    leads: list[Lead], *, escalate: bool, minutes: int, managers: dict[int, int]
+) -> list[Notification]:
     rows = []
     for lead in leads:
-        recipient = _sla_recipient(lead, escalate=escalate)
+        recipient = _sla_recipient(lead, escalate=escalate, managers=managers)
         if escalate:
             message = (
                 f"{lead.owner} has not contacted {lead} {minutes} min after assignment "
@@ -68,9 +71,11 @@ def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> 
     `sla_alerted_at` / `sla_escalated_at` stamps are the claims. Both are audited per lead as
     the system ("lead.sla_breach" / "lead.sla_escalate", with who was told)."""
     from crm.audit import record_many
+    from crm.selectors import escalation_managers
     from crm.services import notify_many
 
     org = OrgSettings.load()
+    managers = escalation_managers()
     sla = timedelta(minutes=org.first_contact_sla_minutes)
     escalation = timedelta(minutes=org.sla_escalation_minutes)
     waiting = Lead.objects.filter(
@@ -124,12 +129,14 @@ def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> 
                     changes_for={
                         lead.pk: {
                             stamp: [None, now],
-                            "notified": _sla_recipient(lead, escalate=escalate),
+                            "notified": _sla_recipient(lead, escalate=escalate, managers=managers),
                         }
                         for lead in leads
                     },
                 )
-                notify_many(_sla_notifications(leads, escalate=escalate, minutes=minutes))
+                notify_many(
+                    _sla_notifications(leads, escalate=escalate, minutes=minutes, managers=managers)
+                )
             counts[name] += len(leads)
     return counts
 

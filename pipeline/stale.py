@@ -53,8 +53,9 @@ def _open_rotting_stages() -> list[Stage]:
     return list(Stage.objects.filter(kind=Stage.Kind.OPEN, rot_after_days__gt=0))
 
 
-def _manager_of(owner: User) -> int | None:
-    return owner.team.manager_id if owner.team_id and owner.team else None
+def _manager_of(owner: User, managers: dict[int, int]) -> int | None:
+    """The manager above the owner (crm.selectors.escalation_managers)."""
+    return managers.get(owner.team_id) if owner.team_id else None
 
 
 def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
@@ -146,9 +147,11 @@ def _unflag_revived(*, stages: list[Stage], now: datetime, batch_size: int) -> i
 def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Tell the owner's team manager about deals stale for `stale_escalate_after_days`, once
     (the `stale_escalated_at` stamp is the claim); audited as "opportunity.stale_escalate"."""
+    from crm.selectors import escalation_managers
     from crm.services import notify_many
 
     days = OrgSettings.load().stale_escalate_after_days
+    managers = escalation_managers()
     escalated = 0
     while True:
         with transaction.atomic():
@@ -177,7 +180,7 @@ def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH
                 changes_for={
                     deal.pk: {
                         "stale_escalated_at": [None, now],
-                        "notified_manager": _manager_of(deal.owner),
+                        "notified_manager": _manager_of(deal.owner, managers),
                     }
                     for deal in deals
                 },
@@ -189,12 +192,11 @@ def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH
                         verb="deal_stale_escalated",
                         message=f"{deal} ({deal.owner}) has been stale for {days} days.",
                         url=reverse("pipeline:opportunity", args=[deal.pk]),
-                        # A team "manager" without team scope (a rep, a marketer) may not see
-                        # the deal: notify_many drops the row rather than leak it.
+                        # notify_many still checks the recipient may see the deal.
                         target=deal,
                     )
                     for deal in deals
-                    if (manager_id := _manager_of(deal.owner))
+                    if (manager_id := _manager_of(deal.owner, managers))
                 ]
             )
         escalated += len(deals)

@@ -169,3 +169,27 @@ def test_quiet_new_leads_never_stall_the_zombie_sweep(rep):
     assert set(
         Lead.objects.filter(pk__in=[lead.pk for lead in quiet_new]).values_list("stage", flat=True)
     ) == {"new"}
+
+
+def test_an_escalation_goes_up_the_tree_past_a_team_manager_without_team_scope(org, rep):
+    # given team A "managed" by a rep (no team scope) inside a region with a real manager
+    from tests.factories import UserFactory
+
+    lead_rep = UserFactory(username="rep_lead", role="rep", team=org["team_a"])
+    org["team_a"].manager = lead_rep
+    org["team_a"].save()
+    regional = UserFactory(username="regional", role="manager", team=org["region"])
+    org["region"].manager = regional
+    org["region"].save()
+    OrgSettings.objects.update_or_create(
+        pk=1, defaults={"first_contact_sla_minutes": 5, "sla_escalation_minutes": 60}
+    )
+    LeadFactory(owner=rep, stage="srl", assigned_at=T0)
+    # when the lead stays uncontacted past the escalation
+    with time_machine.travel(at(5), tick=False):
+        check_first_contact_sla(now=timezone.now())
+    with time_machine.travel(at(65), tick=False):
+        check_first_contact_sla(now=timezone.now())
+    # then the regional manager, who can open the lead, hears of it; the rep "manager" not
+    assert verbs(regional) == ["sla_escalated"]
+    assert verbs(lead_rep) == []

@@ -88,6 +88,23 @@ def test_escalation_reaches_the_manager_once_after_the_delay(deal, rep, manager)
     ]
 
 
+def test_escalation_skips_a_team_manager_who_cannot_see_the_deal(deal, org, manager):
+    # given team A's manager demoted to rep (no team scope), and a manager over the region
+    from tests.factories import UserFactory
+
+    manager.role = "rep"
+    manager.save()
+    regional = UserFactory(username="regional", role="manager", team=org["region"])
+    org["region"].manager = regional
+    org["region"].save()
+    OrgSettings.objects.update_or_create(pk=1, defaults={"stale_escalate_after_days": 7})
+    sweep(day(10))
+    assert sweep(day(17))["escalated"] == 1
+    verbs = dict(Notification.objects.values_list("recipient", "verb"))
+    assert verbs.get(regional.pk) == "deal_stale_escalated"
+    assert manager.pk not in verbs
+
+
 def test_auto_close_is_off_by_default(deal):
     sweep(day(10))
     assert sweep(day(400))["closed"] == 0
