@@ -90,7 +90,17 @@ def auto_map(headers: Iterable[str]) -> dict[str, str]:
 
 
 def read_csv(content: str, *, max_rows: int | None = None) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of a CSV text (delimiter sniffed: comma, semicolon or tab).
+    """Headers and rows of a CSV text (delimiter sniffed: comma, semicolon or tab), blank rows
+    skipped. See `read_csv_lines`."""
+    headers, rows, _ = read_csv_lines(content, max_rows=max_rows)
+    return headers, rows
+
+
+def read_csv_lines(
+    content: str, *, max_rows: int | None = None
+) -> tuple[list[str], list[list[str]], list[int]]:
+    """Headers, rows, and the line of the file each row starts on (what a person finds in
+    their editor: blank lines and cells spanning several lines counted).
 
     With `max_rows`, rows are counted as they are parsed and the file is refused at the first
     row past the cap, so an oversized file never becomes a list in memory.
@@ -102,13 +112,17 @@ def read_csv(content: str, *, max_rows: int | None = None) -> tuple[list[str], l
         dialect = csv.excel
     reader = csv.reader(io.StringIO(content), dialect)
     rows: list[list[str]] = []
+    lines: list[int] = []
     try:
         headers = [h.strip() for h in next(reader, [])]
         if not any(headers):
             raise ValidationError({"file": "The first row must hold the column headers."})
+        ended = reader.line_num  # the physical line the previous row ended on
         for row in reader:
+            starts, ended = ended + 1, reader.line_num
             if any(cell.strip() for cell in row):
                 rows.append(row)
+                lines.append(starts)
                 if max_rows is not None and len(rows) > max_rows:
                     raise ValidationError(
                         {"file": f"At most {max_rows:,} rows per file; split larger files."}
@@ -117,7 +131,7 @@ def read_csv(content: str, *, max_rows: int | None = None) -> tuple[list[str], l
         raise ValidationError(
             {"file": f"Could not read the CSV near line {reader.line_num}: {error}."}
         ) from None
-    return headers, rows
+    return headers, rows, lines
 
 
 def decode_upload(raw: bytes) -> str:
@@ -194,14 +208,14 @@ def run_csv_import(*, upload: LeadCsvUpload, by: User, dry_run: bool) -> dict[st
     """
     from leads.services import import_leads
 
-    headers, rows = read_csv(upload.content)
+    headers, rows, lines = read_csv_lines(upload.content)
     records = rows_to_records(headers, rows, upload.columns)
     totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0, "rows": len(records)}
     failed_rows: list[dict[str, Any]] = []
 
     def fail(index: int, errors: str) -> None:
-        # 1-based, after the header row
-        failed_rows.append({"row": index + 2, "cells": rows[index], "errors": errors})
+        # the line of the file the row starts on (1-based, the header is line 1)
+        failed_rows.append({"row": lines[index], "cells": rows[index], "errors": errors})
 
     # Misshapen rows fail alone, before the service sees them; the rest keep their index.
     good: list[tuple[int, dict[str, Any]]] = []

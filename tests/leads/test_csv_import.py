@@ -140,3 +140,29 @@ def test_another_importers_upload_is_a_404(client, marketing, view):
     )
     client.force_login(UserFactory(username="marketing_two", role="marketing"))
     assert client.get(reverse(f"leads:{view}", args=[upload.pk])).status_code == 404
+
+
+def test_failed_rows_name_the_line_of_the_file_after_blank_lines_and_multi_line_cells(
+    client, marketing
+):
+    # given a file with a blank line and a quoted cell spanning two lines before a bad row
+    content = (
+        "E-mail Address,First Name,Company Name\n"  # line 1
+        "ada@engines.example,Ada,Engines\n"  # line 2
+        "\n"  # line 3
+        'grace@navy.example,Grace,"US Navy\nReserve"\n'  # lines 4-5
+        "not-an-email,Bad,X\n"  # line 6
+    )
+    client.force_login(marketing)
+    upload(client, content)
+    the_upload = LeadCsvUpload.objects.get()
+    client.post(
+        reverse("leads:import_map", args=[the_upload.pk]),
+        {"col_0": "email", "col_1": "first_name", "col_2": "company"},
+    )
+    # when it is imported
+    client.post(reverse("leads:import_run", args=[the_upload.pk]))
+    # then the report points at line 6, where the person finds the bad row in their editor
+    the_upload.refresh_from_db()
+    assert [failed["row"] for failed in the_upload.failed_rows] == [6]
+    assert Lead.objects.get(email="grace@navy.example").company == "US Navy\nReserve"
