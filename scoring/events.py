@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from crm.bulk import pg_array
 from crm.models import User
 from leads.models import Lead
 from scoring.models import EngagementEvent, ScoreHistory
@@ -275,20 +276,20 @@ def _insert_events(items: list[_Parsed], *, now: datetime) -> dict[str, int]:
     conflict = "ON CONFLICT (external_id) DO NOTHING RETURNING id, external_id"
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # One bound array per column (see crm.bulk): seven parameters per batch.
+            # One array literal per column (see crm.bulk.pg_array): seven parameters a batch.
             cursor.execute(
                 # the table name comes from model metadata; every value is a bound parameter
-                f"INSERT INTO {table} ({columns}) SELECT * FROM unnest("  # nosec B608
+                f"INSERT INTO {table} ({columns}) SELECT *, %s::timestamptz FROM unnest("  # nosec B608
                 "%s::varchar[], %s::bigint[], %s::varchar[], %s::timestamptz[], %s::varchar[], "
-                f"%s::jsonb[], %s::timestamptz[]) {conflict}",
+                f"%s::jsonb[]) {conflict}",
                 [
-                    [p.external_id for p in items],
-                    [p.lead_id for p in items],
-                    [p.type for p in items],
-                    [p.occurred_at for p in items],
-                    [p.url for p in items],
-                    [json.dumps(p.properties) for p in items],
-                    [now] * len(items),
+                    now,
+                    pg_array([p.external_id for p in items]),
+                    pg_array([p.lead_id for p in items]),
+                    pg_array([p.type for p in items]),
+                    pg_array([p.occurred_at for p in items]),
+                    pg_array([p.url for p in items]),
+                    pg_array([json.dumps(p.properties) for p in items]),
                 ],
             )
             return {external_id: pk for pk, external_id in cursor.fetchall()}

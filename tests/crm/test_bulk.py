@@ -60,3 +60,44 @@ def test_insert_and_update_rows_write_every_column_type(django_assert_num_querie
     rows = dict(Lead.objects.values_list("pk", "score_breakdown"))
     assert rows == {leads[0].pk: [[1, 1, 7]], leads[1].pk: []}
     assert list(Lead.objects.order_by("pk").values_list("score", flat=True)) == [7, 8]
+
+
+def test_array_literals_carry_hostile_text_nulls_json_and_datetimes_unchanged():
+    """Every value bound through pg_array comes back exactly as sent: quotes, backslashes,
+    braces, commas, the word NULL, empty strings, None, JSON with quotes, aware datetimes."""
+    from datetime import UTC, datetime
+
+    from crm.bulk import insert_rows, update_rows
+    from scoring.models import EngagementEvent
+
+    lead = LeadFactory()
+    hostile = ['a"b', "back\\slash", "{x,y}", "NULL", "", "comma, here", "tab\tnew\nline", "é 日本"]
+    when = datetime(2026, 3, 4, 5, 6, 7, 890123, tzinfo=UTC)
+    insert_rows(
+        EngagementEvent,
+        {
+            "external_id": hostile,
+            "lead_id": [lead.pk] * len(hostile),
+            "type": ["page_viewed"] * len(hostile),
+            "occurred_at": [when] * len(hostile),
+            "url": hostile[::-1],
+            "properties": [{"say": text, "n": [1, None]} for text in hostile],
+            "received_at": [when] * len(hostile),
+        },
+    )
+    rows = EngagementEvent.objects.order_by("pk").values_list(
+        "external_id", "url", "properties", "occurred_at"
+    )
+    assert [row[0] for row in rows] == hostile
+    assert [row[1] for row in rows] == hostile[::-1]
+    assert [row[2] for row in rows] == [{"say": text, "n": [1, None]} for text in hostile]
+    assert {row[3] for row in rows} == {when}
+    update_rows(Lead, [lead.pk], {"title": ['He said "hi" \\o/'], "employee_count": [None]})
+    lead.refresh_from_db()
+    assert (lead.title, lead.employee_count) == ('He said "hi" \\o/', None)
+    assert list(Lead.objects.filter(title__any=['He said "hi" \\o/'])) == [lead]
+    assert list(
+        EngagementEvent.objects.filter(external_id__any=["NULL", ""])
+        .values_list("external_id", flat=True)
+        .order_by("pk")
+    ) == ["NULL", ""]
