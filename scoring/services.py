@@ -17,13 +17,14 @@ from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from crm.audit import diff, record, record_many
-from crm.bulk import insert_rows, update_rows
+from crm.bulk import insert_rows, pg_array, update_rows
 from crm.models import OrgSettings, User
 from leads.models import Lead
 from scoring.engine import (
@@ -356,11 +357,44 @@ def event_counts(
     if high - low < 2 * len(lead_ids):
         # A dense pk range (rescore batches): an index range scan beats a long IN list.
         events = EngagementEvent.objects.filter(lead_id__gte=low, lead_id__lte=high)
+    elif connection.vendor == "postgresql":
+        return _sparse_event_counts(lead_ids, aggregates)
     else:
         events = EngagementEvent.objects.filter(lead_id__any=list(lead_ids))
     rows = events.order_by().values("lead_id").annotate(**aggregates)
     wanted = set(lead_ids)
     return {lead_id: row for row in rows if (lead_id := row.pop("lead_id")) in wanted}
+
+
+def _sparse_event_counts(
+    lead_ids: Sequence[int], aggregates: dict[str, Any]
+) -> dict[int, dict[str, Any]]:
+    """event_counts for scattered leads (an event batch), on PostgreSQL: the same aggregate,
+    run per lead through a LATERAL join on the covering index.
+
+    `lead_id = ANY(1,000 ids)` lets the planner pick a plan from the table's statistics, and
+    a fresh or never-analysed events table (a new install, a bulk load, autovacuum behind)
+    has none: it then guessed each id matches 0.5 % of the table and chose a parallel
+    sequential scan of all events per request (seconds instead of milliseconds). An aggregate
+    inside a LATERAL subquery cannot be flattened into a hash join, so every lead is one
+    index lookup whatever the statistics say."""
+    inner = (
+        EngagementEvent.objects.filter(lead_id=RawSQL("wanted.id", ()))
+        .order_by()
+        .values("lead_id")
+        .annotate(**aggregates)
+    )
+    sql, params = inner.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            # the inner statement is the ORM's; the ids are one bound array literal
+            f"SELECT counted.* FROM unnest(%s::bigint[]) AS wanted(id) "  # nosec B608
+            f"CROSS JOIN LATERAL ({sql}) AS counted",
+            [pg_array(sorted(set(lead_ids))), *params],
+        )
+        names = [column.name for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    return {row.pop("lead_id"): row for row in rows}
 
 
 def compute_scores(
