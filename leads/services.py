@@ -93,7 +93,7 @@ def transition_leads(
     from_stages = [stage for stage, nexts in Lead.NEXT.items() if to in nexts]
     rows = list(
         Lead.objects.select_for_update()
-        .filter(pk__in=list(lead_ids), stage__in=from_stages)
+        .filter(pk__any=list(lead_ids), stage__in=from_stages)
         .order_by("pk")
         .only(
             "pk",
@@ -115,7 +115,7 @@ def transition_leads(
     updates: dict[str, object] = {"stage": to, _stamp_field(to): now, "updated_at": now}
     if to in NEEDS_REASON:
         updates["stage_reason"] = reason[:200]
-    Lead.objects.filter(pk__in=ids).update(**updates)
+    Lead.objects.filter(pk__any=ids).update(**updates)
     LeadTransition.objects.bulk_create(
         LeadTransition(
             lead_id=lead.pk,
@@ -156,7 +156,7 @@ def _notify_owners(*, lead_ids: list[int], to: str, by: User | None) -> None:
     from crm.services import notify_many
 
     by_owner: dict[int, list[int]] = defaultdict(list)
-    for lead_id, owner_id in Lead.objects.filter(pk__in=lead_ids, owner__isnull=False).values_list(
+    for lead_id, owner_id in Lead.objects.filter(pk__any=lead_ids, owner__isnull=False).values_list(
         "pk", "owner_id"
     ):
         if by is None or owner_id != by.pk:
@@ -330,7 +330,7 @@ def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]
         raise ValidationError({"owner": "You cannot assign leads to that user."})
     now = timezone.now()
     rows = list(
-        Lead.objects.filter(pk__in=list(lead_ids))
+        Lead.objects.filter(pk__any=list(lead_ids))
         .exclude(stage=Lead.Lifecycle.CONVERTED)
         .exclude(owner=owner)
         .order_by("pk")
@@ -340,7 +340,7 @@ def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]
     ids = [lead.pk for lead in rows]
     if not ids:
         return []
-    Lead.objects.filter(pk__in=ids).update(owner=owner, assigned_at=now, updated_at=now)
+    Lead.objects.filter(pk__any=ids).update(owner=owner, assigned_at=now, updated_at=now)
     from crm.audit import record_many
 
     record_many(

@@ -228,6 +228,7 @@ def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
         rows = (
             Lead.objects.visible_to(user)
             .filter(Q(email__any=sorted(emails)) | Q(external_id__any=sorted(external_ids)))
+            .order_by()
             .values_list("pk", "email", "external_id")
         )
         by_email, by_external = {}, {}

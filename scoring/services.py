@@ -526,14 +526,15 @@ def _write_scores(
     (bulk_update elsewhere). Unchanged rows only get the new version stamp, in one narrow
     UPDATE that touches no indexed column (cheap, HOT-eligible): after a rule change most
     leads usually keep their score."""
-    changed, unchanged = [], []
+    changed, unchanged, stored = [], [], {}
     for lead in leads:
         score = scores[lead["pk"]]
+        stored[lead["pk"]] = stored_breakdown(score.breakdown)
         same = (
             lead["score"] == score.total
             and lead["fit_score"] == score.fit
             and lead["engagement_score"] == score.engagement
-            and lead["score_breakdown"] == stored_breakdown(score.breakdown)
+            and lead["score_breakdown"] == stored[lead["pk"]]
             and lead["last_engaged_at"] == lead["previous_engaged_at"]
         )
         (unchanged if same else changed).append(lead)
@@ -550,7 +551,7 @@ def _write_scores(
             "score": [scores[lead["pk"]].total for lead in changed],
             "fit_score": [scores[lead["pk"]].fit for lead in changed],
             "engagement_score": [scores[lead["pk"]].engagement for lead in changed],
-            "score_breakdown": [stored_breakdown(scores[lead["pk"]].breakdown) for lead in changed],
+            "score_breakdown": [stored[lead["pk"]] for lead in changed],
             "score_version": [version] * len(changed),
             "scored_at": [now] * len(changed),
             "last_engaged_at": [lead.get("last_engaged_at") for lead in changed],

@@ -284,6 +284,57 @@ def test_window_counts_only_recent_events_and_cap_limits_count(marketing, high_t
     ]
 
 
+def test_scattered_and_dense_batches_count_the_same_events(marketing, high_threshold):
+    """A batch of far-apart leads (an event batch) and a dense pk range (a rescore batch) are
+    counted by different queries on PostgreSQL; both give every rule the same count."""
+    services.create_rule(
+        by=marketing,
+        name="Recent pricing",
+        category="engagement",
+        event_type="page_viewed",
+        url_pattern="/pricing",
+        points=4,
+        window_days=7,
+    )
+    services.create_rule(
+        by=marketing, name="Opens", category="engagement", event_type="email_opened", points=1
+    )
+    leads = LeadFactory.create_batch(9)
+    now = timezone.now()
+    for n, (lead, days, type_, url) in enumerate(
+        [
+            (leads[0], 1, "page_viewed", "https://x.example/pricing"),
+            (leads[0], 30, "page_viewed", "https://x.example/pricing"),  # outside the window
+            (leads[0], 2, "email_opened", ""),
+            (leads[8], 1, "page_viewed", "https://x.example/blog"),  # another page
+            (leads[8], 1, "email_opened", ""),
+            (leads[8], 3, "email_opened", ""),
+        ]
+    ):
+        EngagementEvent.objects.create(
+            external_id=f"s{n}",
+            lead=lead,
+            type=type_,
+            url=url,
+            occurred_at=now - timedelta(days=days),
+        )
+    rules = services.current_rule_set().engagement
+    keys = {rule.name: rule.key for rule in rules}
+
+    def counted(lead_ids):
+        counts = services.event_counts(lead_ids=lead_ids, rules=rules, now=now)
+        return {pk: {name: row[key] for name, key in keys.items()} for pk, row in counts.items()}
+
+    scattered = counted([leads[0].pk, leads[8].pk])  # 8 apart: the per-lead lookup
+    dense = counted([lead.pk for lead in leads])  # a contiguous range: the range scan
+    expected = {
+        leads[0].pk: {"Recent pricing": 1, "Opens": 1},
+        leads[8].pk: {"Recent pricing": 0, "Opens": 2},
+    }
+    assert scattered == expected
+    assert dense == expected
+
+
 def test_every_rule_change_is_a_new_version_and_queues_a_rescore(
     marketing, django_capture_on_commit_callbacks
 ):
