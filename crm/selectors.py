@@ -1,11 +1,14 @@
-"""Core reads shared by pages and API: the bell, the dashboard, job runs."""
+"""Core reads shared by pages and API: the bell, the dashboard, job runs, and the scope check
+of notifications."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import IntegerField, Value
 from django.utils import timezone
 
 from crm.models import Activity, JobRun, Notification, Team, User
@@ -15,8 +18,71 @@ def unread_notification_count(*, user: User) -> int:
     return Notification.objects.filter(recipient=user, read_at__isnull=True).count()
 
 
-def notification_list(*, user: User, limit: int = 50) -> QuerySet[Notification]:
-    return Notification.objects.filter(recipient=user).select_related("actor")[:limit]
+OUT_OF_SCOPE_MESSAGE = "A record this notification was about is no longer visible to you."
+
+
+def notification_list(*, user: User, limit: int = 50) -> list[Notification]:
+    """The user's newest notifications. One whose record has since left the user's scope (a
+    lead or deal reassigned to someone else's team) keeps its place and read state but no
+    longer names the record: its message is replaced and its link dropped. One query, plus
+    one per kind of record the page's notifications point at."""
+    items = list(Notification.objects.filter(recipient=user).select_related("actor")[:limit])
+    visible = {n.pk for n in notifications_in_scope(items, users={user.pk: user})}
+    for notification in items:
+        if notification.pk not in visible:
+            notification.message, notification.url = OUT_OF_SCOPE_MESSAGE, ""
+    return items
+
+
+SCOPE_CHECK_CHUNK = 100  # recipients per UNION (SQLite allows 500 compound terms)
+
+
+def notifications_in_scope(
+    notifications: list[Notification], *, users: dict[int, User] | None = None
+) -> list[Notification]:
+    """The notifications whose recipient may see their target, by the target model's own
+    `visible_to`; rows without a target (counts, hand-over summaries) pass. Used when rows
+    are written (notify, notify_many), listed and e-mailed.
+
+    Set-based: one query for the recipients (none when `users` holds them all), then per
+    target model one UNION of "which of these ids does this user see" (one part per
+    recipient), however many rows.
+    """
+    targeted = [n for n in notifications if n.target_type_id and n.target_id is not None]
+    if not targeted:
+        return notifications
+    wanted: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
+    for note in targeted:
+        wanted[note.target_type_id][note.recipient_id].add(note.target_id)
+    recipient_ids = {n.recipient_id for n in targeted}
+    if users is None or not recipient_ids <= users.keys():
+        users = User.objects.in_bulk(recipient_ids)
+    allowed: set[tuple[int, int, int]] = set()
+    for type_id, by_user in wanted.items():
+        model = ContentType.objects.get_for_id(type_id).model_class()
+        manager = model._default_manager if model is not None else None
+        if manager is None or not hasattr(manager, "visible_to"):
+            # A model without a visibility rule is configuration everyone may read.
+            allowed |= {(type_id, u, pk) for u, pks in by_user.items() for pk in pks}
+            continue
+        items = list(by_user.items())
+        for start in range(0, len(items), SCOPE_CHECK_CHUNK):
+            parts = [
+                manager.visible_to(users[user_id])
+                .filter(pk__in=pks)
+                .order_by()
+                .annotate(recipient=Value(user_id, output_field=IntegerField()))
+                .values_list("recipient", "pk")
+                for user_id, pks in items[start : start + SCOPE_CHECK_CHUNK]
+            ]
+            seen = parts[0].union(*parts[1:], all=True)
+            allowed |= {(type_id, user_id, pk) for user_id, pk in seen}
+    return [
+        n
+        for n in notifications
+        if not (n.target_type_id and n.target_id is not None)
+        or (n.target_type_id, n.recipient_id, n.target_id) in allowed
+    ]
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -12,11 +11,11 @@ from typing import TYPE_CHECKING
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import F, IntegerField, Q, Value
+from django.db.models import F, Q
 from django.db.models.functions import Concat, Length, Replace, Substr
 from django.utils import timezone
 
-from crm import audit
+from crm import audit, selectors
 from crm.models import Activity, ApiToken, JobRun, Notification, Team, User
 
 if TYPE_CHECKING:
@@ -82,49 +81,9 @@ def notify_many(notifications: list[Notification]) -> list[Notification]:
     return created
 
 
-SCOPE_CHECK_CHUNK = 100  # recipients per UNION (SQLite allows 500 compound terms)
-
-
 def _in_scope(notifications: list[Notification]) -> list[Notification]:
-    """The notifications whose recipient may see their target, by the target model's own
-    `visible_to`; rows without a target (counts, hand-over summaries) pass.
-
-    Set-based: one query for the recipients, then per target model one UNION of "which of
-    these ids does this user see" (one part per recipient), however many rows.
-    """
-    targeted = [n for n in notifications if n.target_type_id and n.target_id is not None]
-    if not targeted:
-        return notifications
-    wanted: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for note in targeted:
-        wanted[note.target_type_id][note.recipient_id].add(note.target_id)
-    users = User.objects.in_bulk({n.recipient_id for n in targeted})
-    allowed: set[tuple[int, int, int]] = set()
-    for type_id, by_user in wanted.items():
-        model = ContentType.objects.get_for_id(type_id).model_class()
-        manager = model._default_manager if model is not None else None
-        if manager is None or not hasattr(manager, "visible_to"):
-            # A model without a visibility rule is configuration everyone may read.
-            allowed |= {(type_id, u, pk) for u, pks in by_user.items() for pk in pks}
-            continue
-        items = list(by_user.items())
-        for start in range(0, len(items), SCOPE_CHECK_CHUNK):
-            parts = [
-                manager.visible_to(users[user_id])
-                .filter(pk__in=pks)
-                .order_by()
-                .annotate(recipient=Value(user_id, output_field=IntegerField()))
-                .values_list("recipient", "pk")
-                for user_id, pks in items[start : start + SCOPE_CHECK_CHUNK]
-            ]
-            seen = parts[0].union(*parts[1:], all=True)
-            allowed |= {(type_id, user_id, pk) for user_id, pk in seen}
-    kept = [
-        n
-        for n in notifications
-        if not (n.target_type_id and n.target_id is not None)
-        or (n.target_type_id, n.recipient_id, n.target_id) in allowed
-    ]
+    """The rows to write: those whose recipient may see their target (selectors)."""
+    kept = selectors.notifications_in_scope(notifications)
     if len(kept) < len(notifications):
         logger.info(
             "dropped %d notification(s) naming records outside the recipient's scope",
@@ -150,7 +109,12 @@ def send_notification_emails(*, notification_ids: list[int], now: datetime) -> i
         .exclude(recipient__email="")
         .select_related("recipient")
     )
+    # Checked again at sending: the record may have changed hands since the row was written.
+    # A row whose target the recipient may no longer see is claimed but not sent.
+    in_scope = {n.pk for n in selectors.notifications_in_scope(claimed)}
     for notification in claimed:
+        if notification.pk not in in_scope:
+            continue
         link = f"\n\n{settings.SITE_URL}{notification.url}" if notification.url else ""
         send_mail(
             subject=f"[Plumb] {notification.message[:120]}",
@@ -159,7 +123,7 @@ def send_notification_emails(*, notification_ids: list[int], now: datetime) -> i
             recipient_list=[notification.recipient.email],
         )
     Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(emailed_at=now)
-    return len(claimed)
+    return len(in_scope)
 
 
 def mark_notifications_read(*, user: User, ids: list[int] | None = None) -> int:

@@ -290,3 +290,61 @@ def test_the_scope_check_costs_the_same_few_queries_for_any_number_of_recipients
     with django_assert_max_num_queries(6):
         created = notify_many(rows)
     assert len(created) == len(rows)  # all in scope: the owners and their team's manager
+
+
+# --- records that changed hands after the notification was written ----------------------------
+
+
+def _told_about_my_lead_then_it_moved(rep, other_rep, count=1):
+    """`count` notifications to rep about rep's own leads; the first lead is then handed to
+    other_rep (another team), as a reassignment or hand-over would."""
+    leads = [LeadFactory(owner=rep, first_name=f"Ada{n}", last_name="Quartz") for n in range(count)]
+    for lead in leads:
+        Notification.objects.create(
+            recipient=rep,
+            verb="lead_assigned",
+            message=f"New lead: {lead.first_name} Quartz",
+            url=reverse("leads:detail", args=[lead.pk]),
+            target=lead,
+        )
+    Lead.objects.filter(pk=leads[0].pk).update(owner=other_rep)
+    return leads
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_a_notification_about_a_record_that_changed_hands_no_longer_names_it(
+    client, rep, other_rep, count, django_assert_max_num_queries
+):
+    # given
+    leads = _told_about_my_lead_then_it_moved(rep, other_rep, count)
+    client.force_login(rep)
+    for headers in ({}, {"HX-Request": "true"}):
+        # when: session, user, the list, one scope check for leads (+ the bell's count)
+        with django_assert_max_num_queries(6):
+            response = client.get(reverse("crm:notifications"), headers=headers)
+        # then
+        html = response.content.decode()
+        assert "Ada0 Quartz" not in html
+        assert reverse("leads:detail", args=[leads[0].pk]) not in html
+        assert "no longer visible to you" in html
+        for lead in leads[1:]:  # the ones still mine keep their text and link
+            assert f"{lead.first_name} Quartz" in html
+            assert reverse("leads:detail", args=[lead.pk]) in html
+    # the stored row is untouched: it reads as before if the lead comes back
+    assert Notification.objects.filter(message="New lead: Ada0 Quartz").count() == 1
+
+
+def test_an_email_is_not_sent_for_a_record_that_changed_hands_before_sending(
+    rep, other_rep, mailoutbox
+):
+    from crm.services import send_notification_emails
+
+    # given two notifications; the first lead changes hands before the e-mail task runs
+    _told_about_my_lead_then_it_moved(rep, other_rep, 2)
+    ids = list(Notification.objects.order_by("pk").values_list("pk", flat=True))
+    # when
+    sent = send_notification_emails(notification_ids=ids, now=T0)
+    # then only the one still in scope goes out, and neither is tried again
+    assert sent == 1
+    assert [m.subject for m in mailoutbox] == ["[Plumb] New lead: Ada1 Quartz"]
+    assert Notification.objects.filter(emailed_at__isnull=True).count() == 0
