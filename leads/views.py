@@ -344,7 +344,10 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
         saved = CsvColumnMapping.objects.filter(pk=saved_id).first()
         if saved is not None:
             initial_map = {h: saved.columns.get(h, "") for h in headers}
-    form = forms.CsvMappingForm(request.POST or None, headers=headers, initial_map=initial_map)
+    # Bound on every POST, even one without a single field (`request.POST or None` left such a
+    # form unbound: a 422 with no message).
+    data = request.POST if request.method == "POST" else None
+    form = forms.CsvMappingForm(data, headers=headers, initial_map=initial_map)
     preview = None
     status = 200
     if request.method == "POST":
@@ -355,8 +358,9 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
                 CsvColumnMapping.objects.update_or_create(
                     name=name, defaults={"columns": upload.columns, "created_by": request.user}
                 )
-            if "email" not in upload.columns.values() and upload.match_on == "email":
-                form.add_error(None, "Map a column to E-mail: this import matches on it.")
+            if upload.match_on not in upload.columns.values():
+                label = dict(csv_import.FIELD_CHOICES).get(upload.match_on, upload.match_on)
+                form.add_error(None, f"Map a column to {label}: this import matches on it.")
                 status = 422
             else:
                 preview = csv_import.run_csv_import(upload=upload, by=request.user, dry_run=True)

@@ -120,6 +120,26 @@ def test_headers_nobody_recognises_must_be_mapped_by_hand_before_anything_happen
     assert Lead.objects.exists() is False
 
 
+@pytest.mark.parametrize("match_on", ["email", "external_id"])
+def test_a_mapping_post_without_any_field_says_what_to_map(client, marketing, match_on):
+    """A script (or a stripped-down form) posting nothing at all gets the same clear message
+    as a person who skipped every column, for whichever field the import matches on."""
+    client.force_login(marketing)
+    client.post(
+        reverse("leads:import"),
+        {
+            "file": SimpleUploadedFile("leads.csv", b"email,ext\nada@x.example,A-1\n"),
+            "match_on": match_on,
+        },
+    )
+    the_upload = LeadCsvUpload.objects.get()
+    response = client.post(reverse("leads:import_map", args=[the_upload.pk]), {})
+    assert response.status_code == 422
+    label = {"email": "E-mail", "external_id": "External id"}[match_on]
+    assert f"Map a column to {label}: this import matches on it." in page_text(response)
+    assert Lead.objects.exists() is False
+
+
 def test_rows_with_more_cells_than_headers_fail_alone_and_short_rows_import(importer):
     raw = (
         b"email,first_name,company\n"
