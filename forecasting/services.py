@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from crm.audit import Entry, record, record_entries
+from crm.audit import Entry, diff, record, record_entries
 from crm.csv_text import decode_csv
 from crm.models import Team, User, users_visible_to
 from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
@@ -231,15 +231,25 @@ def adjust_commit(
     """A manager overrides a subordinate's commit for a quarter, with a reason.
 
     One row per subject and period (upsert); an empty amount removes the adjustment. The
-    deals' own commit is never changed, so the original number stays visible.
+    deals' own commit is never changed, so the original number stays visible. Audited on the
+    person or team as "forecast.adjustment_set" / "forecast.adjustment_clear" (period, amount
+    and note, old → new); saving the same call again records nothing.
     """
     if (user is None) == (team is None):
         raise ValidationError({"__all__": "Give a person or a team."})
     parse_period(period, fiscal_start_month(), allow_month=False)
     _check_subject(by=by, user=user, team=team, own_ok=False)
     lookup = {"user": user} if user is not None else {"team": team}
+    subject = user if user is not None else team
+    old = (
+        ForecastAdjustment.objects.filter(period=period, **lookup).values("amount", "note").first()
+    )
+    before = {"amount": None, "note": ""} if old is None else {**old, "amount": str(old["amount"])}
     if str(amount).strip() == "":
-        ForecastAdjustment.objects.filter(period=period, **lookup).delete()
+        if old is not None:
+            ForecastAdjustment.objects.filter(period=period, **lookup).delete()
+            changes = {"period": period, **diff(before, {"amount": None, "note": ""})}
+            record(actor=by, action="forecast.adjustment_clear", target=subject, changes=changes)
         return None
     value = _amount(amount)
     note = (note or "").strip()
@@ -248,6 +258,10 @@ def adjust_commit(
     adjustment, _ = ForecastAdjustment.objects.update_or_create(
         period=period, **lookup, defaults={"amount": value, "note": note[:500], "adjusted_by": by}
     )
+    delta = diff(before, {"amount": str(adjustment.amount), "note": adjustment.note})
+    if delta:
+        changes = {"period": period, **delta}
+        record(actor=by, action="forecast.adjustment_set", target=subject, changes=changes)
     return adjustment
 
 

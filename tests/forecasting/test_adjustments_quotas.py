@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from decimal import Decimal
 
@@ -208,3 +209,42 @@ def test_quota_grid_query_count_does_not_grow(
         with django_assert_max_num_queries(12):
             response = client.get(reverse("forecasting:quotas"), {"period": "2026-Q4"})
         assert response.status_code == 200
+
+
+def test_commit_adjustments_are_audited_on_the_person_with_old_and_new_values(manager, rep):
+    from crm.models import AuditLog
+
+    def adjust(amount, note="Deal slipping"):
+        with contextlib.suppress(ValidationError):
+            services.adjust_commit(by=manager, period="2026-Q4", amount=amount, note=note, user=rep)
+
+    adjust("2000")
+    adjust("2,000.00")  # the same call again: nothing to record
+    adjust("1500")
+    adjust("1200", note="")  # refused: no reason given
+    adjust("")  # cleared
+    adjust("")  # nothing left to clear
+    entries = AuditLog.objects.order_by("pk")
+    assert [(e.action, e.actor, e.target_type, e.target_id, e.changes) for e in entries] == [
+        (
+            "forecast.adjustment_set",
+            manager,
+            "crm.user",
+            str(rep.pk),
+            {"period": "2026-Q4", "amount": [None, "2000.00"], "note": ["", "Deal slipping"]},
+        ),
+        (
+            "forecast.adjustment_set",
+            manager,
+            "crm.user",
+            str(rep.pk),
+            {"period": "2026-Q4", "amount": ["2000.00", "1500.00"]},
+        ),
+        (
+            "forecast.adjustment_clear",
+            manager,
+            "crm.user",
+            str(rep.pk),
+            {"period": "2026-Q4", "amount": ["1500.00", None], "note": ["Deal slipping", ""]},
+        ),
+    ]
