@@ -174,8 +174,19 @@ class Opportunity(TimeStampedModel):
             models.Index(fields=["stage", "position", "id"], name="opp_stage_position"),
             models.Index(fields=["owner", "stage"], name="opp_owner_stage"),
             models.Index(fields=["pipeline", "stage"], name="opp_pipeline_stage"),
-            models.Index(fields=["expected_close_date"], name="opp_close_date"),
-            models.Index(fields=["closed_at"], name="opp_closed_at"),
+            # The forecast rollup's two range scans (open deals by expected close date, won
+            # deals by closed date) read only these columns: covering indexes make them
+            # index-only at 1M deals (PostgreSQL; elsewhere plain indexes on the key).
+            models.Index(
+                fields=["expected_close_date"],
+                include=["owner", "stage", "forecast_category", "amount"],
+                name="forecast_opp_close_cover",
+            ),
+            models.Index(
+                fields=["closed_at"],
+                include=["owner", "stage", "amount"],
+                name="forecast_opp_closed_cover",
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="opp_amount_not_negative"),

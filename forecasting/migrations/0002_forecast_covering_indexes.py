@@ -3,6 +3,9 @@
 They belong to the pipeline app's table but are added here, clearly named `forecast_*`,
 so the rollup's two range scans (open deals by expected close date, won deals by closed
 date) are index-only: no visit to the table at 1M deals.
+
+Since pipeline 0003 the model declares them (Opportunity.Meta.indexes); that migration adopts
+the ones made here and creates them wherever this one did not (SQLite).
 """
 
 from django.db import migrations
