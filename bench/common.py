@@ -92,7 +92,8 @@ def autovacuum_stand_in(tables: list[str], every: float = 60.0) -> Iterator[dict
     ships with `autovacuum = off`, so a benchmark writing a million rows would measure a
     table no production database has. Once per `every` seconds (autovacuum's naptime) a
     background connection runs `VACUUM (ANALYZE)` on `tables`; its time is inside the
-    measured run. Yields a dict the caller may record: mode, passes, seconds spent."""
+    measured run. `every` 0 does nothing (to measure the bare server). Yields a dict the
+    caller may record: mode, passes, seconds spent."""
     import psycopg2
 
     report: dict[str, Any] = {"mode": "server autovacuum", "passes": 0, "seconds": 0.0}
@@ -101,8 +102,10 @@ def autovacuum_stand_in(tables: list[str], every: float = 60.0) -> Iterator[dict
     with connection.cursor() as cursor:
         cursor.execute("SHOW autovacuum")
         enabled = cursor.fetchone()[0] == "on"
-    if enabled:
+    if enabled or every <= 0:
         connection.close()
+        if not enabled:
+            report["mode"] = "none: server has autovacuum off, stand-in switched off"
         yield report
         return
     report["mode"] = f"stand-in: VACUUM (ANALYZE) every {every:g} s (server has autovacuum off)"
