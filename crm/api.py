@@ -7,12 +7,12 @@ from django.db.models import Q, QuerySet
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
 from crm.api_pagination import CursorPagination
+from crm.http import AuthenticatedRequest
 from crm.models import ApiToken, AuditLog, Team, User, users_visible_to
 from crm.services_users import teams_manageable_by
 
@@ -34,7 +34,7 @@ class MeView(APIView):
     token_scopes = {"read": "read:all"}
     serializer_class = MeSerializer
 
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         token = request.auth if isinstance(request.auth, ApiToken) else None
         return Response(
             {"user": UserSerializer(request.user).data, "scopes": token.scopes if token else None}
@@ -85,6 +85,8 @@ class UserDetailSerializer(serializers.ModelSerializer):
 class UserViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
     """Active users the caller may see: themselves, their subtree, or everyone (admin)."""
 
+    request: AuthenticatedRequest  # past IsAuthenticated: a signed-in User
+
     serializer_class = UserDetailSerializer
     pagination_class = _ByUsername
     token_scopes = {"read": "read:all"}
@@ -98,6 +100,8 @@ class UserViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
 
 class TeamViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
     """Teams the caller manages (admins: all) plus their own team."""
+
+    request: AuthenticatedRequest  # past IsAuthenticated: a signed-in User
 
     serializer_class = TeamSerializer
     pagination_class = _ByPath
@@ -143,6 +147,8 @@ class AuditLogFilter(django_filters.FilterSet):
 
 class AuditLogViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
     """The audit trail for admins (others get 403): filter by actor, action, record, dates."""
+
+    request: AuthenticatedRequest  # past IsAuthenticated: a signed-in User
 
     serializer_class = AuditLogSerializer
     pagination_class = _NewestAuditFirst

@@ -135,8 +135,8 @@ def email_pending_reminders(
         Notification.objects.filter(
             pk__in=ReminderDelivery.objects.filter(pk__in=sent).values("notification_id")
         ).update(emailed_at=now)
-    for pk, error in failed:  # failures are rare; one UPDATE each keeps its message
-        ReminderDelivery.objects.filter(pk=pk).update(attempts=F("attempts") + 1, last_error=error)
+    for pk, reason in failed:  # failures are rare; one UPDATE each keeps its message
+        ReminderDelivery.objects.filter(pk=pk).update(attempts=F("attempts") + 1, last_error=reason)
     return deliveries[-1].pk, len(sent)
 
 

@@ -6,12 +6,17 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.contrib.contenttypes.models import ContentType
 from django.db.models import IntegerField, Value
 from django.utils import timezone
 
 from crm.models import Activity, JobRun, Notification, Team, User
+
+if TYPE_CHECKING:
+    from leads.models import Lead
+    from pipeline.models import Opportunity
 
 
 def unread_notification_count(*, user: User) -> int:
@@ -88,8 +93,8 @@ def notifications_in_scope(
 @dataclass(frozen=True)
 class Dashboard:
     tasks_due: list[Activity]
-    new_leads: list[object]
-    stale_deals: list[object]
+    new_leads: list[Lead]
+    stale_deals: list[Opportunity]
 
 
 def dashboard(*, user: User, now: datetime | None = None, limit: int = 20) -> Dashboard:

@@ -11,10 +11,11 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from crm import selectors, services
+from crm.http import AuthenticatedHttpRequest
 
 
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     data = selectors.dashboard(user=request.user)
     return render(request, "crm/dashboard.html", {"dashboard": data})
 
@@ -56,19 +57,19 @@ def _check_broker() -> str:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def notifications(request: HttpRequest) -> HttpResponse:
+def notifications(request: AuthenticatedHttpRequest) -> HttpResponse:
     items = selectors.notification_list(user=request.user)
     template = "crm/_notification_list.html" if request.htmx else "crm/notifications.html"
     return render(request, template, {"notifications": items})
 
 
 @require_GET
-def notification_bell(request: HttpRequest) -> HttpResponse:
+def notification_bell(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "crm/_bell.html")
 
 
 @require_POST
-def mark_notifications_read(request: HttpRequest) -> HttpResponse:
+def mark_notifications_read(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.mark_notifications_read(user=request.user)
     if request.htmx:
         return render(request, "crm/_bell.html", {"unread_notifications": 0})
@@ -76,5 +77,5 @@ def mark_notifications_read(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def settings_index(request: HttpRequest) -> HttpResponse:
+def settings_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "crm/settings.html", {"job_runs": selectors.latest_job_runs()})

@@ -18,7 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -37,15 +37,16 @@ from crm.forms_admin import (
     UserCreateForm,
     UserEditForm,
 )
+from crm.http import AuthenticatedHttpRequest
 from crm.models import Account, Team, User
 
 
-def _require_admin(request: HttpRequest) -> None:
+def _require_admin(request: AuthenticatedHttpRequest) -> None:
     if not request.user.is_admin:
         raise PermissionDenied("Only admins can do that.")
 
 
-def _require_user_admin(request: HttpRequest) -> None:
+def _require_user_admin(request: AuthenticatedHttpRequest) -> None:
     """Admins and managers (for their subtree) reach the users and teams pages."""
     if not (request.user.is_admin or request.user.is_manager):
         raise PermissionDenied("Only admins and managers manage users and teams.")
@@ -59,7 +60,7 @@ def _apply_errors(form: Form, error: ValidationError) -> None:
         form.add_error(None, error.messages)
 
 
-def _status(request: HttpRequest, form: Form) -> int:
+def _status(request: AuthenticatedHttpRequest, form: Form) -> int:
     """Invalid POSTs re-render with 422 (htmx swaps it, see base.html's htmx-config)."""
     return 422 if request.method == "POST" and form.errors else 200
 
@@ -68,7 +69,7 @@ def _status(request: HttpRequest, form: Form) -> int:
 
 
 @require_GET
-def user_list(request: HttpRequest) -> HttpResponse:
+def user_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_user_admin(request)
     q = request.GET.get("q", "").strip()[:100]
     users = services.users_for_admin(by=request.user, q=q)
@@ -77,7 +78,7 @@ def user_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def user_create(request: HttpRequest) -> HttpResponse:
+def user_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_admin(request)
     teams = services.teams_manageable_by(request.user)
     form = UserCreateForm(request.POST or None, teams=teams)
@@ -99,14 +100,14 @@ def user_create(request: HttpRequest) -> HttpResponse:
     return render(request, "crm/admin/user_new.html", {"form": form}, status=_status(request, form))
 
 
-def _managed_user(request: HttpRequest, pk: int) -> User:
+def _managed_user(request: AuthenticatedHttpRequest, pk: int) -> User:
     _require_user_admin(request)
     return get_object_or_404(
         services.users_manageable_by(request.user).select_related("team"), pk=pk
     )
 
 
-def _user_page(request: HttpRequest, subject: User, **forms: Form) -> dict[str, Any]:
+def _user_page(request: AuthenticatedHttpRequest, subject: User, **forms: Form) -> dict[str, Any]:
     teams = services.teams_manageable_by(request.user)
     targets = (
         services.users_manageable_by(request.user).filter(is_active=True).exclude(pk=subject.pk)
@@ -130,7 +131,7 @@ def _user_page(request: HttpRequest, subject: User, **forms: Form) -> dict[str, 
 
 
 @require_http_methods(["GET", "POST"])
-def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def user_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     if request.method == "GET":
         return render(request, "crm/admin/user_edit.html", _user_page(request, subject))
@@ -149,7 +150,7 @@ def user_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_move(request: HttpRequest, pk: int) -> HttpResponse:
+def user_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     form = MoveUserForm(request.POST, teams=services.teams_manageable_by(request.user))
     if form.is_valid():
@@ -165,7 +166,7 @@ def user_move(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+def user_deactivate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     _require_admin(request)
     try:
@@ -182,7 +183,7 @@ def user_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
+def user_reactivate(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     _require_admin(request)
     services.reactivate_user(by=request.user, user=subject)
@@ -191,7 +192,7 @@ def user_reactivate(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
+def user_unlock(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     _require_admin(request)
     services.unlock_login(by=request.user, user=subject)
@@ -200,7 +201,7 @@ def user_unlock(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def user_reassign(request: HttpRequest, pk: int) -> HttpResponse:
+def user_reassign(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     subject = _managed_user(request, pk)
     targets = services.users_manageable_by(request.user).filter(is_active=True)
     if not request.user.is_admin:
@@ -227,7 +228,7 @@ def user_reassign(request: HttpRequest, pk: int) -> HttpResponse:
 # --- teams -------------------------------------------------------------------------------------
 
 
-def _team_form(request: HttpRequest, data: Any = None, **kwargs: Any) -> TeamForm:
+def _team_form(request: AuthenticatedHttpRequest, data: Any = None, **kwargs: Any) -> TeamForm:
     managers = User.objects.filter(is_active=True, role__in=[User.Role.MANAGER, User.Role.ADMIN])
     if not request.user.is_admin:
         managers = managers.filter(pk=request.user.pk) | services.users_manageable_by(
@@ -239,7 +240,7 @@ def _team_form(request: HttpRequest, data: Any = None, **kwargs: Any) -> TeamFor
 
 
 @require_http_methods(["GET", "POST"])
-def team_list(request: HttpRequest) -> HttpResponse:
+def team_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The team tree (what the user manages) and a form for a new (sub-)team."""
     _require_user_admin(request)
     form = _team_form(request, request.POST or None)
@@ -268,7 +269,7 @@ def _members_by_team(teams: QuerySet[Team]) -> dict[int, list[User]]:
 
 
 @require_http_methods(["GET", "POST"])
-def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def team_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_user_admin(request)
     team = get_object_or_404(services.teams_manageable_by(request.user), pk=pk)
     initial = {"name": team.name, "parent": team.parent_id, "manager": team.manager_id}
@@ -295,7 +296,7 @@ def team_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
     user = request.user
     initial = {field: getattr(user, field) for field in services.PROFILE_FIELDS}
     form = ProfileForm(request.POST or None, initial=initial)
@@ -311,7 +312,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PasswordChangeForm(request.user, request.POST or None)
     for field in form.fields.values():
         field.widget.attrs["class"] = "form-control form-control-sm"
@@ -342,7 +343,7 @@ class AcceptInviteView(auth_views.PasswordResetConfirmView):
 # --- audit -------------------------------------------------------------------------------------
 
 
-def _audit_filters(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFilters]:
+def _audit_filters(request: AuthenticatedHttpRequest) -> tuple[AuditFilterForm, audit.AuditFilters]:
     form = AuditFilterForm(request.GET or None)
     if not form.is_bound:
         return form, audit.AuditFilters()  # no filter: everything, newest first
@@ -362,7 +363,7 @@ def _audit_filters(request: HttpRequest) -> tuple[AuditFilterForm, audit.AuditFi
 
 @require_GET
 @vary_on_headers("HX-Request")
-def audit_log(request: HttpRequest) -> HttpResponse:
+def audit_log(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_admin(request)
     form, filters = _audit_filters(request)
     entries = audit.audit_entries(user=request.user, filters=filters)
@@ -391,7 +392,7 @@ AUDIT_EXPORT_HEADER = [
 
 
 @require_GET
-def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+def audit_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     """The filtered audit log as CSV, streamed in chunks (memory stays flat)."""
     import json
 
@@ -444,7 +445,7 @@ HISTORY_KINDS = ("leads", "opportunities", "accounts", "users", "teams")
 
 
 @require_GET
-def history(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+def history(request: AuthenticatedHttpRequest, kind: str, pk: int) -> HttpResponse:
     """The History tab of a record (an htmx fragment): 404 unless the user may see the record."""
     scope = _history_scopes().get(kind)
     if scope is None:

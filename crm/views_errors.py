@@ -77,7 +77,7 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
         return JsonResponse({"detail": "Not found."}, status=404)
     from django.views.defaults import page_not_found
 
-    return page_not_found(request, exception)  # type: ignore[arg-type]
+    return page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import services
+from crm.http import AuthenticatedHttpRequest
 from crm.models import ApiToken, User
 
 
@@ -21,13 +22,13 @@ class ApiTokenForm(forms.Form):
     )
 
 
-def _require_admin(request: HttpRequest) -> None:
+def _require_admin(request: AuthenticatedHttpRequest) -> None:
     if not request.user.is_admin:
         raise PermissionDenied("Only admins manage API tokens.")
 
 
 @require_http_methods(["GET", "POST"])
-def token_list(request: HttpRequest) -> HttpResponse:
+def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_admin(request)
     created_text = None
     form = ApiTokenForm(request.POST or None, initial={"user": request.user})
@@ -55,7 +56,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
+def revoke_token(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_admin(request)
     token = get_object_or_404(ApiToken, pk=pk)
     services.revoke_api_token(token=token, by=request.user)

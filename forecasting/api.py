@@ -8,10 +8,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.exceptions import ValidationError as ApiValidationError
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from crm.http import AuthenticatedRequest
 from crm.models import User
 from forecasting import metrics, selectors
 from forecasting.periods import current_quarter, fiscal_start_month, parse_period
@@ -56,8 +56,8 @@ class ForecastView(APIView):
             },
         ),
     )
-    def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]
+    def get(self, request: AuthenticatedRequest) -> Response:
+        user = request.user
         start_month = fiscal_start_month()
         errors: dict[str, str] = {}
         raw_period = request.query_params.get("period")
@@ -117,8 +117,8 @@ class PipelineSizeView(APIView):
             },
         ),
     )
-    def get(self, request: Request) -> Response:
-        user: User = request.user  # type: ignore[assignment]
+    def get(self, request: AuthenticatedRequest) -> Response:
+        user = request.user
         params = request.query_params
         needs_measure = not params.get("avg_deal_size") or not params.get("close_rate")
         measured = (

@@ -10,7 +10,7 @@ from urllib.parse import quote
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,6 +18,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
 from crm.csv_export import csv_response
+from crm.http import AuthenticatedHttpRequest
 from crm.models import Team, User, users_visible_to
 from forecasting import metrics, selectors, services
 from forecasting.forms import (
@@ -60,9 +61,9 @@ def _rollup_csv(rollup: selectors.Rollup) -> HttpResponse:
 
 @login_required
 @vary_on_headers("HX-Request")
-def forecast(request: HttpRequest) -> HttpResponse:
+def forecast(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The weekly rollup of a node for a quarter, its changes, trend/accuracy and charts."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     if user.role == User.Role.MARKETING and not user.is_admin:
         raise Http404("The forecast is for sales.")
     start_month = fiscal_start_month()
@@ -144,9 +145,9 @@ def _node_param(node: selectors.Node) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def adjust_commit(request: HttpRequest) -> HttpResponse:
+def adjust_commit(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET: the adjustment form for a row (htmx). POST: save; errors re-render with 422."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     if not services.can_manage_quotas(user):
         raise Http404
     data = request.POST if request.method == "POST" else request.GET
@@ -232,9 +233,9 @@ def _quota_grid(viewer: User, period: Period) -> dict[str, Any]:
 
 @login_required
 @vary_on_headers("HX-Request")
-def quotas(request: HttpRequest) -> HttpResponse:
+def quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The quota grid for a quarter (managers: their subtree; admins: everyone)."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     if not services.can_manage_quotas(user):
         raise Http404
     start_month = fiscal_start_month()
@@ -264,9 +265,9 @@ def quotas(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def quota_cell(request: HttpRequest) -> HttpResponse:
+def quota_cell(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Save one quota cell (htmx); re-render the grid body so team sums update."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     if not services.can_manage_quotas(user):
         raise Http404
     form = QuotaCellForm(request.POST)
@@ -297,9 +298,9 @@ def quota_cell(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def import_quotas(request: HttpRequest) -> HttpResponse:
+def import_quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
     """CSV import of quotas: all rows or none, every error listed."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     if not services.can_manage_quotas(user):
         raise Http404
     form = QuotaImportForm(request.POST, request.FILES)
@@ -323,9 +324,9 @@ def import_quotas(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def fiscal_year(request: HttpRequest) -> HttpResponse:
+def fiscal_year(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Admins set the fiscal year's first month."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     if not user.is_admin:
         raise Http404
     try:
@@ -340,7 +341,9 @@ def fiscal_year(request: HttpRequest) -> HttpResponse:
 # --- reports ------------------------------------------------------------------------------
 
 
-def _report_filters(request: HttpRequest, form: ReportFilterForm) -> metrics.ReportFilters:
+def _report_filters(
+    request: AuthenticatedHttpRequest, form: ReportFilterForm
+) -> metrics.ReportFilters:
     data = form.cleaned_data
     return metrics.ReportFilters(
         period=data["period"] or current_quarter(fiscal_start_month()),
@@ -399,9 +402,9 @@ def _report_csv(name: str, report: dict[str, Any], label: str) -> HttpResponse:
 
 
 @login_required
-def reports(request: HttpRequest) -> HttpResponse:
+def reports(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Pipeline metrics for the viewer's scope."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     form = ReportFilterForm(request.GET)
     if not form.is_valid():
         context = {"form": form, **metrics.filter_choices(user)}
@@ -428,9 +431,9 @@ def reports(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def pipeline_size(request: HttpRequest) -> HttpResponse:
+def pipeline_size(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The pipeline-size calculator, next to the measured numbers."""
-    user: User = request.user  # type: ignore[assignment]
+    user = request.user
     filters = metrics.ReportFilters(period=current_quarter(fiscal_start_month()))
     measured = metrics.measured_basics(user, filters)
     form = PipelineSizeForm(request.GET or None)

@@ -17,11 +17,11 @@ from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from crm.api_filters import UtcIsoDateTimeFilter
+from crm.http import AuthenticatedRequest
 from leads import selectors, services
 from leads.importing import MAX_BATCH
 from leads.models import Lead
@@ -157,6 +157,8 @@ def _body_digest(data: Any) -> str:
 class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
     """Leads visible to the caller (tokens act as their owner, narrowed to their scopes)."""
 
+    request: AuthenticatedRequest  # past IsAuthenticated: a signed-in User
+
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
     token_scopes = {"read": "leads:read", "write": "leads:write"}
@@ -170,7 +172,7 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
         request=LeadPatchSerializer,
         responses={200: LeadSerializer, 400: OpenApiResponse(description="Field errors")},
     )
-    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+    def partial_update(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         if not isinstance(request.data, dict) or not request.data:
             raise DRFValidationError({"detail": ["Send a JSON object with the fields to change."]})
         lead = self.get_object()  # 404 unless visible
@@ -182,7 +184,7 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
         responses={200: LeadSerializer, 409: ConflictSerializer},
     )
     @action(detail=True, methods=["post"])
-    def transition(self, request: Request, pk: str | None = None) -> Response:
+    def transition(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         data = LeadTransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         lead = self.get_object()
@@ -236,7 +238,7 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
         },
     )
     @action(detail=False, methods=["post"], url_path="import", url_name="import")
-    def import_leads(self, request: Request) -> Response:
+    def import_leads(self, request: AuthenticatedRequest) -> Response:
         """Upsert up to 1,000 leads; per-record results in request order (200 / 207)."""
         body = request.data
         if not isinstance(body, dict):
@@ -284,7 +286,7 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
             return replay
         return Response(payload, status=code)
 
-    def _replay(self, request: Request, key: str, digest: str) -> Response | None:
+    def _replay(self, request: AuthenticatedRequest, key: str, digest: str) -> Response | None:
         try:
             stored = services.replayed_import(user=request.user, key=key, body_sha256=digest)
         except services.IdempotencyMismatch as error:

@@ -11,12 +11,13 @@ from datetime import timedelta
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from crm.http import AuthenticatedHttpRequest
 from crm.models import OrgSettings, Team, User
 from crm.selectors import latest_job_runs
 from leads import assignment, sweeps
@@ -25,7 +26,7 @@ from pipeline import stale
 from pipeline.models import Opportunity
 
 
-def _require_manager(request: HttpRequest) -> None:
+def _require_manager(request: AuthenticatedHttpRequest) -> None:
     if not (request.user.is_admin or request.user.is_manager):
         raise PermissionDenied("Only managers and admins manage routing and follow-up settings.")
 
@@ -121,7 +122,7 @@ def _add_errors(form: forms.BaseForm, error: ValidationError) -> None:
 
 
 @require_GET
-def routing_index(request: HttpRequest) -> HttpResponse:
+def routing_index(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Rules in priority order, unroutable leads, SLA attainment, recent assignments."""
     _require_manager(request)
     days = _days(request.GET.get("days"))
@@ -150,7 +151,7 @@ def _days(raw: str | None) -> int:
 
 
 @require_http_methods(["GET", "POST"])
-def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def rule_edit(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     """Create (pk None) or edit a rule. Invalid input re-renders with 422, nothing saved."""
     _require_manager(request)
     rule = get_object_or_404(AssignmentRule, pk=pk) if pk else None
@@ -178,7 +179,7 @@ def rule_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @require_POST
-def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def rule_delete(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Delete a rule (its log rows keep the rule's name)."""
     _require_manager(request)
     rule = get_object_or_404(AssignmentRule, pk=pk)
@@ -189,7 +190,7 @@ def rule_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def dry_run(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+def dry_run(request: AuthenticatedHttpRequest, pk: int | None = None) -> HttpResponse:
     """Who would get the next 20 matching leads (of one rule, or of all rules) and why."""
     _require_manager(request)
     rule = get_object_or_404(AssignmentRule, pk=pk) if pk else None
@@ -203,7 +204,7 @@ def dry_run(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def sweep_settings(request: HttpRequest) -> HttpResponse:
+def sweep_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     """SLA / stale / zombie settings, stale deals, auto-closed deals (reopen), job runs."""
     _require_manager(request)
     org = OrgSettings.load()
@@ -235,7 +236,7 @@ def sweep_settings(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def reopen_deal(request: HttpRequest, pk: int) -> HttpResponse:
+def reopen_deal(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Undo a stale auto-close (404 outside the user's scope)."""
     _require_manager(request)
     deal = get_object_or_404(Opportunity.objects.visible_to(request.user), pk=pk)

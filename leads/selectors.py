@@ -6,7 +6,7 @@ Every function starts from `Lead.objects.visible_to(user)`; none writes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import QuerySet, TextField
@@ -98,7 +98,7 @@ def filter_leads(*, user: User, filters: dict[str, Any]) -> QuerySet[Lead]:
     if created_from := filters.get("created_from"):
         qs = qs.filter(created_at__gte=_day_start(created_from))
     if created_to := filters.get("created_to"):
-        qs = qs.filter(created_at__lt=_day_start(created_to) + timezone.timedelta(days=1))
+        qs = qs.filter(created_at__lt=_day_start(created_to) + timedelta(days=1))
     return qs.order_by(*SORTS.get(filters.get("sort") or DEFAULT_SORT, SORTS[DEFAULT_SORT]))
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from crm.csv_export import csv_response
+from crm.http import AuthenticatedHttpRequest
 from crm.models import User
 from crm.services import create_activity
 from leads import csv_import, forms, selectors, services
@@ -31,7 +32,7 @@ PAGE_SIZE = 50
 # --- List ----------------------------------------------------------------------------------
 
 
-def _filter_form(request: HttpRequest) -> forms.LeadFilterForm:
+def _filter_form(request: AuthenticatedHttpRequest) -> forms.LeadFilterForm:
     data = request.GET.copy()
     # Reps land on "My leads" (an explicit empty owner= shows everything they can see).
     if "owner" not in data and request.user.role == User.Role.REP:
@@ -41,7 +42,7 @@ def _filter_form(request: HttpRequest) -> forms.LeadFilterForm:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def lead_list(request: HttpRequest) -> HttpResponse:
+def lead_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = _filter_form(request)
     filters = form.cleaned_filters()
     leads = selectors.filter_leads(user=request.user, filters=filters)
@@ -65,7 +66,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def export_csv(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     """The filtered list as CSV (every page, not just the one shown), streamed."""
     filters = _filter_form(request).cleaned_filters()
     leads = selectors.filter_leads(user=request.user, filters=filters)
@@ -91,7 +92,7 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @require_POST
-def bulk_action(request: HttpRequest) -> HttpResponse:
+def bulk_action(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Assign, change stage or disqualify the checked leads (only those the user can see)."""
     form = forms.BulkActionForm(request.POST, user=request.user)
     back = reverse("leads:list") + "?" + request.POST.get("querystring", "")
@@ -134,13 +135,13 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
 # --- Lead page -----------------------------------------------------------------------------
 
 
-def _lead_or_404(request: HttpRequest, pk: int) -> Lead:
+def _lead_or_404(request: AuthenticatedHttpRequest, pk: int) -> Lead:
     return get_object_or_404(
         Lead.objects.visible_to(request.user).select_related("owner", "account"), pk=pk
     )
 
 
-def _detail_context(request: HttpRequest, lead: Lead, **forms_: Any) -> dict[str, Any]:
+def _detail_context(request: AuthenticatedHttpRequest, lead: Lead, **forms_: Any) -> dict[str, Any]:
     from scoring.selectors import lead_score_panel
 
     bant_initial = {}
@@ -179,12 +180,12 @@ def _detail_context(request: HttpRequest, lead: Lead, **forms_: Any) -> dict[str
 
 
 @require_GET
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     return render(request, "leads/detail.html", _detail_context(request, lead))
 
 
-def _rerender(request: HttpRequest, lead: Lead, **forms_: Any) -> HttpResponse:
+def _rerender(request: AuthenticatedHttpRequest, lead: Lead, **forms_: Any) -> HttpResponse:
     """Invalid input: the lead page again with the form's errors, status 422."""
     return render(
         request, "leads/detail.html", _detail_context(request, lead, **forms_), status=422
@@ -192,7 +193,7 @@ def _rerender(request: HttpRequest, lead: Lead, **forms_: Any) -> HttpResponse:
 
 
 @require_POST
-def transition(request: HttpRequest, pk: int) -> HttpResponse:
+def transition(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     form = forms.TransitionForm(request.POST)
     if not form.is_valid():
@@ -208,7 +209,7 @@ def transition(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def convert(request: HttpRequest, pk: int) -> HttpResponse:
+def convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     form = forms.ConvertForm(request.POST)
     if not form.is_valid():
@@ -228,7 +229,7 @@ def convert(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def record_bant(request: HttpRequest, pk: int) -> HttpResponse:
+def record_bant(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     form = forms.BantForm(request.POST)
     if not form.is_valid():
@@ -243,7 +244,7 @@ def record_bant(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def add_activity(request: HttpRequest, pk: int) -> HttpResponse:
+def add_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     form = forms.ActivityForm(request.POST)
     if not form.is_valid():
@@ -261,7 +262,7 @@ def add_activity(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def edit_lead(request: HttpRequest, pk: int) -> HttpResponse:
+def edit_lead(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     initial = {name: getattr(lead, name) for name in forms.LeadEditForm.FIELDS}
     form = forms.LeadEditForm(request.POST, initial=initial)
@@ -281,7 +282,7 @@ def edit_lead(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def assign(request: HttpRequest, pk: int) -> HttpResponse:
+def assign(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     lead = _lead_or_404(request, pk)
     form = forms.AssignForm(request.POST, user=request.user)
     if not form.is_valid():
@@ -294,12 +295,12 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
 # --- CSV import (marketing and admins) -----------------------------------------------------
 
 
-def _require_importer(request: HttpRequest) -> None:
+def _require_importer(request: AuthenticatedHttpRequest) -> None:
     if not (request.user.is_admin or request.user.role == User.Role.MARKETING):
         raise PermissionDenied("Only marketing and admins import leads.")
 
 
-def _upload_or_404(request: HttpRequest, pk: int) -> LeadCsvUpload:
+def _upload_or_404(request: AuthenticatedHttpRequest, pk: int) -> LeadCsvUpload:
     qs = LeadCsvUpload.objects.all()
     if not request.user.is_admin:
         qs = qs.filter(created_by=request.user)
@@ -307,7 +308,7 @@ def _upload_or_404(request: HttpRequest, pk: int) -> LeadCsvUpload:
 
 
 @require_http_methods(["GET", "POST"])
-def import_upload(request: HttpRequest) -> HttpResponse:
+def import_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Step 1: upload a CSV file."""
     _require_importer(request)
     form = forms.CsvUploadForm(request.POST or None, request.FILES or None)
@@ -334,7 +335,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def import_map(request: HttpRequest, pk: int) -> HttpResponse:
+def import_map(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Step 2: map columns (auto-matched, or a saved mapping), then preview the counts."""
     _require_importer(request)
     upload = _upload_or_404(request, pk)
@@ -382,7 +383,7 @@ def import_map(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def import_run(request: HttpRequest, pk: int) -> HttpResponse:
+def import_run(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Step 3: import with the mapping previewed; show the report."""
     _require_importer(request)
     upload = _upload_or_404(request, pk)
@@ -392,14 +393,14 @@ def import_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def import_report(request: HttpRequest, pk: int) -> HttpResponse:
+def import_report(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_importer(request)
     upload = _upload_or_404(request, pk)
     return render(request, "leads/import_report.html", {"upload": upload})
 
 
 @require_GET
-def import_failed_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+def import_failed_csv(request: AuthenticatedHttpRequest, pk: int) -> StreamingHttpResponse:
     _require_importer(request)
     upload = _upload_or_404(request, pk)
     header, rows = csv_import.failed_rows_table(upload)

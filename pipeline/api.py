@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from crm.http import AuthenticatedRequest
 from crm.models import Account, User, users_visible_to
 from pipeline import selectors, services
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
@@ -195,6 +196,8 @@ class OpportunityViewSet(
     """Deals the caller can see. Creates, edits and moves go through pipeline.services;
     a stale `version` answers 409 with the current version."""
 
+    request: AuthenticatedRequest  # past IsAuthenticated: a signed-in User
+
     serializer_class = OpportunitySerializer
     filterset_class = OpportunityFilter
     token_scopes = {"read": READ, "write": WRITE}
@@ -221,7 +224,7 @@ class OpportunityViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         data = OpportunityCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
-        opportunity = services.create_opportunity(by=request.user, **data.validated_data)
+        opportunity = services.create_opportunity(by=self.request.user, **data.validated_data)
         return Response(OpportunitySerializer(opportunity).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=OpportunityUpdateSerializer, responses=OpportunitySerializer)
@@ -233,7 +236,7 @@ class OpportunityViewSet(
         version = changes.pop("version", None)
         try:
             opportunity = services.update_opportunity(
-                opportunity=opportunity, by=request.user, expected_version=version, **changes
+                opportunity=opportunity, by=self.request.user, expected_version=version, **changes
             )
         except services.StaleOpportunity as error:
             return self._conflict(error)
@@ -241,7 +244,7 @@ class OpportunityViewSet(
 
     @extend_schema(request=OpportunityMoveSerializer, responses=OpportunitySerializer)
     @action(detail=True, methods=["post"])
-    def move(self, request: Request, pk: str | None = None) -> Response:
+    def move(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
         opportunity = self.get_object()  # 404 unless visible
         data = OpportunityMoveSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from crm import services as crm_services
+from crm.http import AuthenticatedHttpRequest
 from crm.models import Account, Activity, User, users_visible_to
 from pipeline import selectors, services
 from pipeline.forms import (
@@ -38,7 +39,7 @@ def _form_errors(form: object, error: ValidationError) -> None:
         form.add_error(None, error.messages)  # type: ignore[attr-defined]
 
 
-def _filter_params(request: HttpRequest) -> str:
+def _filter_params(request: AuthenticatedHttpRequest) -> str:
     params = request.GET.copy()
     params.pop("after", None)
     return params.urlencode()
@@ -48,7 +49,7 @@ def _filter_params(request: HttpRequest) -> str:
 
 
 @require_GET
-def board_default(request: HttpRequest) -> HttpResponse:
+def board_default(request: AuthenticatedHttpRequest) -> HttpResponse:
     pipeline = selectors.default_pipeline()
     if pipeline is None:
         return render(request, "pipeline/no_pipeline.html")
@@ -58,7 +59,7 @@ def board_default(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def board(request: HttpRequest, pk: int) -> HttpResponse:
+def board(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """The kanban board of one pipeline: a fixed number of queries at any size."""
     form = BoardFilterForm(request.GET)
     filters = form.filters()
@@ -82,7 +83,7 @@ def board(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def column_more(request: HttpRequest, pk: int, stage_id: int) -> HttpResponse:
+def column_more(request: AuthenticatedHttpRequest, pk: int, stage_id: int) -> HttpResponse:
     """The next cards of one column (the `intersect once` sentinel asks for them)."""
     stage = get_object_or_404(
         Stage.objects.filter(pipeline_id=pk, kind=Stage.Kind.OPEN, is_archived=False), pk=stage_id
@@ -102,13 +103,13 @@ def column_more(request: HttpRequest, pk: int, stage_id: int) -> HttpResponse:
 
 
 @require_GET
-def lost_reason_options(request: HttpRequest) -> HttpResponse:
+def lost_reason_options(request: AuthenticatedHttpRequest) -> HttpResponse:
     reasons = LostReason.objects.filter(is_active=True)
     return render(request, "pipeline/_lost_reason_options.html", {"reasons": reasons})
 
 
 def _moved_response(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     *,
     opportunity_pk: int,
     stages: dict[int, Stage],
@@ -147,7 +148,7 @@ def _moved_response(
 
 
 @require_POST
-def move_card(request: HttpRequest, pk: int) -> HttpResponse:
+def move_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Drop or "Move to…": one service call; the response swaps the card and the headers.
 
     A stale version answers 409 with the card as it is now; a refused move (e.g. lost
@@ -212,7 +213,7 @@ def move_card(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _reply_refused(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     opportunity: Opportunity,
     stages: dict[int, Stage],
     message: str,
@@ -237,7 +238,7 @@ def _reply_refused(
 
 
 @require_http_methods(["GET", "POST"])
-def opportunity_new(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_new(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """ "+ deal" on a board column: the stage comes preselected from `?stage=`."""
     pipeline = get_object_or_404(Pipeline.objects.filter(is_archived=False), pk=pk)
     initial = {
@@ -280,7 +281,7 @@ def opportunity_new(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     opportunity = get_object_or_404(selectors.opportunity_for(user=request.user), pk=pk)
     detail = selectors.opportunity_detail(user=request.user, opportunity=opportunity)
     return render(
@@ -291,7 +292,7 @@ def opportunity_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     opportunity = get_object_or_404(selectors.opportunity_for(user=request.user), pk=pk)
     version = opportunity.version
     form = OpportunityForm(
@@ -329,7 +330,7 @@ def opportunity_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def opportunity_activity(request: HttpRequest, pk: int) -> HttpResponse:
+def opportunity_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Log an activity or schedule a task on a deal (crm.services.create_activity)."""
     opportunity = get_object_or_404(selectors.opportunity_for(user=request.user), pk=pk)
     form = ActivityForm(request.POST)
@@ -353,7 +354,7 @@ def opportunity_activity(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def task_done(request: HttpRequest, pk: int, task_id: int) -> HttpResponse:
+def task_done(request: AuthenticatedHttpRequest, pk: int, task_id: int) -> HttpResponse:
     opportunity = get_object_or_404(Opportunity.objects.visible_to(request.user), pk=pk)
     task = get_object_or_404(
         Activity.objects.open_tasks().filter(opportunity=opportunity), pk=task_id
@@ -368,7 +369,7 @@ def task_done(request: HttpRequest, pk: int, task_id: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()[:100]
     owner = request.GET.get("owner", "")
     kind = request.GET.get("kind", "")
@@ -393,7 +394,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     account = get_object_or_404(
         Account.objects.visible_to(request.user).select_related("owner"), pk=pk
     )
@@ -407,13 +408,13 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Settings: pipelines, stages, lost reasons ---------------------------------------------
 
 
-def _require_manager(request: HttpRequest) -> None:
+def _require_manager(request: AuthenticatedHttpRequest) -> None:
     if not (request.user.is_admin or request.user.is_manager):
         raise PermissionDenied("Only managers and admins configure pipelines.")
 
 
 @require_http_methods(["GET", "POST"])
-def pipeline_settings(request: HttpRequest) -> HttpResponse:
+def pipeline_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_manager(request)
     form = PipelineForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -439,7 +440,7 @@ def pipeline_settings(request: HttpRequest) -> HttpResponse:
 
 
 def _pipeline_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     pipeline: Pipeline,
     *,
     form: PipelineForm | None = None,
@@ -468,7 +469,7 @@ def _pipeline_page(
 
 
 @require_http_methods(["GET", "POST"])
-def pipeline_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def pipeline_settings_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_manager(request)
     pipeline = get_object_or_404(Pipeline, pk=pk)
     if request.method == "GET":
@@ -497,7 +498,7 @@ def pipeline_settings_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def stage_add(request: HttpRequest, pk: int) -> HttpResponse:
+def stage_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_manager(request)
     pipeline = get_object_or_404(Pipeline, pk=pk)
     form = StageForm(request.POST, prefix="new")
@@ -514,7 +515,7 @@ def stage_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def stage_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Save, archive, restore or delete one stage (the button pressed says which)."""
     _require_manager(request)
     stage = get_object_or_404(Stage.objects.select_related("pipeline"), pk=pk)
@@ -545,7 +546,7 @@ def stage_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def stages_reorder(request: HttpRequest, pk: int) -> HttpResponse:
+def stages_reorder(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Drag-reordered stage ids from the settings page (htmx): 204 or 422 with the reason."""
     _require_manager(request)
     pipeline = get_object_or_404(Pipeline, pk=pk)
@@ -559,7 +560,7 @@ def stages_reorder(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def lost_reasons(request: HttpRequest) -> HttpResponse:
+def lost_reasons(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_manager(request)
     form = LostReasonForm(request.POST or None, initial={"is_active": True})
     if request.method == "POST" and form.is_valid():

@@ -17,9 +17,11 @@ from rest_framework.mixins import (
 )
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
+from crm.http import AuthenticatedRequest
 from scoring import events as events_in
 from scoring import selectors, services
 from scoring.models import RescoreJob, ScoringRule
@@ -93,6 +95,8 @@ class ScoringRuleViewSet(
 ):
     """Rules. Every write creates a new rule-set version and queues a rescore of all leads."""
 
+    request: AuthenticatedRequest  # past IsAuthenticated: a signed-in User
+
     serializer_class = ScoringRuleSerializer
     permission_classes = [permissions.IsAuthenticated, CanEditRules]
     token_scopes = {"read": "leads:read", "write": "scoring:write"}
@@ -107,12 +111,13 @@ class ScoringRuleViewSet(
     def get_queryset(self) -> QuerySet[ScoringRule]:
         return selectors.rule_list()
 
-    def perform_create(self, serializer: ScoringRuleSerializer) -> None:
+    def perform_create(self, serializer: BaseSerializer[ScoringRule]) -> None:
         serializer.instance = services.create_rule(
             by=self.request.user, **serializer.validated_data
         )
 
-    def perform_update(self, serializer: ScoringRuleSerializer) -> None:
+    def perform_update(self, serializer: BaseSerializer[ScoringRule]) -> None:
+        assert serializer.instance is not None  # an update always has its instance
         serializer.instance = services.update_rule(
             rule=serializer.instance, by=self.request.user, **serializer.validated_data
         )
@@ -154,7 +159,7 @@ class LeadScoreView(APIView):
     token_scopes = {"read": "leads:read"}
 
     @extend_schema(responses=LeadScoreSerializer)
-    def get(self, request: Request, pk: int) -> Response:
+    def get(self, request: AuthenticatedRequest, pk: int) -> Response:
         lead = selectors.lead_score(user=request.user, lead_id=pk)
         if lead is None:
             raise Http404
@@ -196,7 +201,7 @@ class EventsView(APIView):
             413: OpenApiResponse(description="More than 1,000 events."),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         data = request.data
         events = (
             data if isinstance(data, list) else [data] if isinstance(data, dict) and data else None

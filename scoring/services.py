@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Q, QuerySet, Value
@@ -55,9 +56,10 @@ EVENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,49}$")
 EDITOR_ROLES = frozenset({User.Role.ADMIN, User.Role.MARKETING})
 
 
-def can_edit_rules(user: User) -> bool:
-    """Marketing owns the scoring model; admins may change it too. Everyone else reads."""
-    return user.is_admin or user.role in EDITOR_ROLES
+def can_edit_rules(user: User | AnonymousUser | None) -> bool:
+    """Marketing owns the scoring model; admins may change it too. Everyone else (signed out
+    included) reads."""
+    return isinstance(user, User) and (user.is_admin or user.role in EDITOR_ROLES)
 
 
 # --- the rule set --------------------------------------------------------------------------
@@ -526,7 +528,9 @@ def _write_scores(
     (bulk_update elsewhere). Unchanged rows only get the new version stamp, in one narrow
     UPDATE that touches no indexed column (cheap, HOT-eligible): after a rule change most
     leads usually keep their score."""
-    changed, unchanged, stored = [], [], {}
+    changed: list[dict[str, Any]] = []
+    unchanged: list[dict[str, Any]] = []
+    stored: dict[int, list[list[Any]]] = {}
     for lead in leads:
         score = scores[lead["pk"]]
         stored[lead["pk"]] = stored_breakdown(score.breakdown)

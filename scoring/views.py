@@ -6,10 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 
+from crm.http import AuthenticatedHttpRequest
 from crm.models import OrgSettings
 from scoring import selectors, services
 from scoring.engine import Rule
@@ -17,7 +18,7 @@ from scoring.forms import BacktestForm, RuleForm, ScoringSettingsForm
 from scoring.models import ScoringRule
 
 
-def _require_editor(request: HttpRequest) -> None:
+def _require_editor(request: AuthenticatedHttpRequest) -> None:
     if not services.can_edit_rules(request.user):
         raise PermissionDenied("Only marketing and admins change scoring.")
 
@@ -30,7 +31,7 @@ def _settings_initial(org: OrgSettings) -> dict[str, int]:
     }
 
 
-def _page_context(request: HttpRequest, **extra: Any) -> dict[str, Any]:
+def _page_context(request: AuthenticatedHttpRequest, **extra: Any) -> dict[str, Any]:
     org = OrgSettings.load()
     return {
         "rules": list(selectors.rule_list()),
@@ -50,12 +51,12 @@ def _add_errors(form: RuleForm | ScoringSettingsForm, error: ValidationError) ->
 
 
 @require_GET
-def scoring_settings(request: HttpRequest) -> HttpResponse:
+def scoring_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "scoring/settings.html", _page_context(request))
 
 
 @require_POST
-def add_rule(request: HttpRequest) -> HttpResponse:
+def add_rule(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Returns a fresh form plus the rules table and progress out of band; 422 with errors."""
     _require_editor(request)
     form = RuleForm(request.POST)
@@ -73,7 +74,7 @@ def add_rule(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def rule_row(request: HttpRequest, pk: int) -> HttpResponse:
+def rule_row(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(ScoringRule, pk=pk)
     return render(
         request,
@@ -82,7 +83,7 @@ def rule_row(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def edit_rule(request: HttpRequest, pk: int) -> HttpResponse:
+def edit_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """GET: the row as inline inputs. POST: save and return the display row (+ progress)."""
     _require_editor(request)
     rule = get_object_or_404(ScoringRule, pk=pk)
@@ -109,7 +110,7 @@ def edit_rule(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def toggle_rule(request: HttpRequest, pk: int) -> HttpResponse:
+def toggle_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Disable an active rule or enable a disabled one."""
     _require_editor(request)
     rule = get_object_or_404(ScoringRule, pk=pk)
@@ -119,7 +120,7 @@ def toggle_rule(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def delete_rule(request: HttpRequest, pk: int) -> HttpResponse:
+def delete_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     _require_editor(request)
     rule = get_object_or_404(ScoringRule, pk=pk)
     services.delete_rule(rule=rule, by=request.user)
@@ -128,7 +129,7 @@ def delete_rule(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def preview(request: HttpRequest) -> HttpResponse:
+def preview(request: AuthenticatedHttpRequest) -> HttpResponse:
     """How many current leads would be MQL with the edited rule (nothing is saved).
     `rule_id` set = the edit replaces that rule; else the rule is added."""
     _require_editor(request)
@@ -161,7 +162,7 @@ def preview(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def save_settings(request: HttpRequest) -> HttpResponse:
+def save_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     _require_editor(request)
     form = ScoringSettingsForm(request.POST)
     if form.is_valid():
@@ -187,12 +188,12 @@ def save_settings(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def progress(request: HttpRequest) -> HttpResponse:
+def progress(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, "scoring/_progress.html", {"job": selectors.latest_rescore_job()})
 
 
 @require_GET
-def backtest(request: HttpRequest) -> HttpResponse:
+def backtest(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Marketing and admins only: it aggregates every lead in the period, whoever owns it."""
     _require_editor(request)
     form = BacktestForm(request.GET or None, initial=BacktestForm.default_initial())
