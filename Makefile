@@ -12,7 +12,7 @@ export
 DEBUG ?= true
 export DEBUG
 
-.PHONY: run test install lint format bench migrate seed vendor e2e-deps clean audit
+.PHONY: run test install lint format typecheck bench migrate seed vendor e2e-deps clean audit
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plumb needs Python 3.11 or newer (found " + sys.version.split()[0] + "): run make PYTHON=python3.11 …")'
@@ -36,10 +36,11 @@ run: migrate
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py runall --port $(PORT)
 
-## test: lint, migration check, then every test (unit, integration, browser).
+## test: lint, types, migration check, then every test (unit, integration, browser).
 test: install e2e-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
 
@@ -60,6 +61,10 @@ audit: install
 
 lint: install
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+## typecheck: mypy with the Django and DRF plugins (config in pyproject.toml).
+typecheck: install
+	$(BIN)/mypy
 
 format: install
 	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
