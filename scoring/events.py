@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -91,7 +91,7 @@ def _parse_event(index: int, item: Any, now: datetime) -> _Parsed:
         errors["occurred_at"] = ["Give occurred_at as an ISO 8601 date-time."]
     else:
         if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment, timezone.UTC)
+            moment = moment.replace(tzinfo=UTC)
         if moment > now + timedelta(minutes=5):
             errors["occurred_at"] = ["occurred_at is in the future."]
         parsed.occurred_at = moment

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import pytest
 from django.utils import timezone
@@ -164,6 +164,19 @@ def test_events_by_external_id_update_that_lead(client, marketing, token, high_t
     )
     lead.refresh_from_db()
     assert lead.score == 10
+
+
+def test_an_occurred_at_without_an_offset_is_read_as_utc(client, marketing, token, high_threshold):
+    """Marketing tools often send local-looking timestamps with no offset: the event is taken
+    as UTC (the API's documented default), not refused and not a server error."""
+    lead = LeadFactory()
+    naive = (timezone.now() - timedelta(hours=2)).replace(tzinfo=None, microsecond=0)
+    body = [{**event(1, lead, "email_opened"), "occurred_at": naive.isoformat()}]
+    response = client.post(URL, body, content_type="application/json", headers=auth(token))
+    assert response.status_code == 200, response.content
+    assert response.json()["created"] == 1
+    stored = EngagementEvent.objects.get(external_id="e-1").occurred_at
+    assert stored == naive.replace(tzinfo=UTC)
 
 
 def test_more_than_1000_events_is_413_and_nothing_is_written(client, token):
