@@ -26,7 +26,8 @@ from django.db.models import Lookup
 def array_type(field: models.Field) -> str:
     """The PostgreSQL element type to cast a bound array of this field's values to."""
     if isinstance(field, models.ForeignKey):
-        return field.target_field.rel_db_type(connection)
+        # Field.rel_db_type is Django's (the column type a FK to this field gets); the stubs lack it
+        return str(field.target_field.rel_db_type(connection))  # type: ignore[attr-defined]
     if isinstance(field, models.JSONField):
         return "jsonb"
     db_type = field.db_type(connection) or "text"
@@ -59,10 +60,22 @@ def pg_array(values: Iterable[Any]) -> str:
     return "{" + ",".join(map(_element, values)) + "}"
 
 
+def _concrete_fields(model: type[models.Model], names: Iterable[str]) -> list[models.Field]:
+    """The model's concrete fields by name or attname (a relation's reverse side or a generic
+    foreign key has no column to write)."""
+    fields = []
+    for name in names:
+        field = model._meta.get_field(name)
+        if not isinstance(field, models.Field) or not field.concrete:
+            raise ValueError(f"{model.__name__}.{name} is not a column")
+        fields.append(field)
+    return fields
+
+
 def _arrays(
     model: type[models.Model], columns: Mapping[str, Sequence[Any]]
 ) -> tuple[list[models.Field], list[str]]:
-    fields = [model._meta.get_field(name) for name in columns]
+    fields = _concrete_fields(model, columns)
     arrays = []
     for field, values in zip(fields, columns.values(), strict=True):
         if isinstance(field, models.JSONField):
@@ -81,19 +94,19 @@ def insert_rows(model: type[models.Model], columns: Mapping[str, Sequence[Any]])
         return
     if connection.vendor != "postgresql":
         names = list(columns)
-        model.objects.bulk_create(
+        model._default_manager.bulk_create(
             model(**dict(zip(names, row, strict=True)))
             for row in zip(*columns.values(), strict=True)
         )
         return
     fields, arrays = _arrays(model, columns)
     quote = connection.ops.quote_name
-    names = ", ".join(quote(field.column) for field in fields)
+    column_list = ", ".join(quote(field.column) for field in fields)
     casts = ", ".join(f"%s::{array_type(field)}[]" for field in fields)
     with connection.cursor() as cursor:
         cursor.execute(
             # identifiers come from model metadata; every value is a bound parameter
-            f"INSERT INTO {quote(model._meta.db_table)} ({names}) SELECT * FROM unnest({casts})",  # nosec B608
+            f"INSERT INTO {quote(model._meta.db_table)} ({column_list}) SELECT * FROM unnest({casts})",  # nosec B608
             arrays,
         )
 
@@ -106,12 +119,12 @@ def update_rows(
     if not pks:
         return
     if connection.vendor != "postgresql":
-        attnames = [model._meta.get_field(name).attname for name in columns]
+        attnames = [field.attname for field in _concrete_fields(model, columns)]
         objects = [
             model(pk=pk, **dict(zip(attnames, row, strict=True)))
             for pk, row in zip(pks, zip(*columns.values(), strict=True), strict=True)
         ]
-        model.objects.bulk_update(objects, list(columns), batch_size=500)
+        model._default_manager.bulk_update(objects, list(columns), batch_size=500)
         return
     fields, arrays = _arrays(model, columns)
     quote = connection.ops.quote_name

@@ -53,13 +53,17 @@ def notifications_in_scope(
     target model one UNION of "which of these ids does this user see" (one part per
     recipient), however many rows.
     """
-    targeted = [n for n in notifications if n.target_type_id and n.target_id is not None]
+    targeted = [
+        (n.target_type_id, n.recipient_id, n.target_id)
+        for n in notifications
+        if n.target_type_id and n.target_id is not None
+    ]
     if not targeted:
         return notifications
     wanted: dict[int, dict[int, set[int]]] = defaultdict(lambda: defaultdict(set))
-    for note in targeted:
-        wanted[note.target_type_id][note.recipient_id].add(note.target_id)
-    recipient_ids = {n.recipient_id for n in targeted}
+    for type_id, recipient_id, target_id in targeted:
+        wanted[type_id][recipient_id].add(target_id)
+    recipient_ids = {recipient_id for _, recipient_id, _ in targeted}
     if users is None or not recipient_ids <= users.keys():
         users = User.objects.in_bulk(recipient_ids)
     allowed: set[tuple[int, int, int]] = set()

@@ -202,7 +202,9 @@ def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Pars
             p.outcome.status, p.outcome.id, p.outcome.errors = "duplicate", known[p.external_id], {}
         elif p is not first:
             p.outcome.id = first.outcome.id
-    lead_ids = sorted({p.lead_id for p in to_insert if p.external_id in inserted})  # type: ignore[misc]
+    lead_ids = sorted(
+        {p.lead_id for p in to_insert if p.external_id in inserted and p.lead_id is not None}
+    )
     if not lead_ids:
         return parsed, []
     scored, _ = _score_queryset(

@@ -76,7 +76,7 @@ class RuleSet:
     @cached_property
     def fit_lines(self) -> dict[int, dict[str, Any]]:
         """{rule id: its breakdown line} of the fit rules (a fit rule counts once, full points)."""
-        return {rule.rule_id: fit_line(rule) for rule in self.fit}
+        return {rule.rule_id: fit_line(rule) for rule in self.fit if rule.rule_id is not None}
 
     @classmethod
     def of(cls, rules: Iterable[Rule], version: int | None) -> RuleSet:
@@ -158,7 +158,7 @@ def _clean_fit(rule: ScoringRule) -> dict[str, str]:
         elif numbers[0] > numbers[1]:  # type: ignore[operator]
             errors["value"] = "The lower bound must not exceed the upper bound."
         else:
-            rule.value = [_plain_number(v) for v in value]
+            rule.value = [_plain_number(number) for number in numbers]
     elif op in NUMERIC_OPERATORS:
         if _number(value) is None:
             errors["value"] = "Give a number."
