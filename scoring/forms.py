@@ -90,7 +90,7 @@ class BacktestForm(forms.Form):
         return {"start": today - timedelta(days=180), "end": today}
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError("The period must start before it ends.")
         return data

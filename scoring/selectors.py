@@ -3,7 +3,7 @@ the MQL preview and the backtest."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -86,7 +86,7 @@ def sparkline(values: list[int]) -> dict[str, Any] | None:
     }
 
 
-def _rules_by_id(version: dict[str, Any] | None) -> dict[int, dict[str, Any]]:
+def _rules_by_id(version: Mapping[str, Any] | None) -> dict[int, dict[str, Any]]:
     return {rule["id"]: rule for rule in (version or {}).get("rules") or [] if rule.get("id")}
 
 
@@ -116,7 +116,8 @@ def lead_score(*, user: User, lead_id: int) -> Lead | None:
             if lead.score_version
             else None
         )
-        lead.breakdown = expand_breakdown(lead.score_breakdown, _rules_by_id(version))
+        # Read by LeadScoreSerializer beside the stored columns (not a model field).
+        lead.breakdown = expand_breakdown(lead.score_breakdown, _rules_by_id(version))  # type: ignore[attr-defined]
     return lead
 
 

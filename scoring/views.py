@@ -156,7 +156,7 @@ def preview(request: AuthenticatedHttpRequest) -> HttpResponse:
             if candidate.active:
                 rules.append(Rule.from_row(candidate))
     else:
-        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        error = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
     result = None if error else selectors.preview_mql(rules=rules, threshold=threshold)
     return render(request, "scoring/_preview.html", {"preview": result, "error": error})
 
