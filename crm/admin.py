@@ -30,7 +30,7 @@ class UserAdmin(BaseUserAdmin):
     list_filter = ("role", "team", "is_available", "is_active")
     list_select_related = ("team",)
     fieldsets = (
-        *BaseUserAdmin.fieldsets,
+        *(BaseUserAdmin.fieldsets or ()),
         (
             "Plumb",
             {

@@ -45,7 +45,8 @@ class MeView(APIView):
 
 
 class _OrderedCursor(CursorPagination):
-    ordering: tuple[str, ...] = ("id",)
+    # DRF takes a tuple of any length; the stubs say exactly two
+    ordering: tuple[str, ...] = ("id",)  # type: ignore[assignment]
 
 
 class _ByUsername(_OrderedCursor):
@@ -117,7 +118,9 @@ class TeamViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
 
 
 class AuditLogSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = AuditLog

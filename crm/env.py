@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
@@ -42,7 +43,7 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-def database_config(url: str, *, sqlite_path: str) -> dict:
+def database_config(url: str, *, sqlite_path: str) -> dict[str, Any]:
     """DATABASE_URL (postgres:// or sqlite:///path) or, when empty, the embedded SQLite file."""
     import dj_database_url
 
@@ -63,10 +64,10 @@ def database_config(url: str, *, sqlite_path: str) -> dict:
         raise ImproperlyConfigured(
             "DATABASE_URL names no database: use postgres://user@host:5432/dbname."
         )
-    return config
+    return dict(config)
 
 
-def sqlite_config(path: str) -> dict:
+def sqlite_config(path: str) -> dict[str, Any]:
     # WAL lets readers run beside the writer (web + worker + beat share the file);
     # IMMEDIATE takes the write lock at BEGIN so two writers queue instead of deadlocking.
     return {

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import middleware
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 
@@ -22,10 +23,10 @@ class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
     def process_view(
         self,
         request: HttpRequest,
-        view_func: Callable[..., HttpResponse],
+        view_func: Callable[..., HttpResponseBase],
         view_args: tuple[Any, ...],
         view_kwargs: dict[str, Any],
-    ) -> HttpResponse | None:
+    ) -> HttpResponseBase | None:
         if request.path.startswith("/api/"):
             return None
         if request.user.is_authenticated and not request.user.is_active:
