@@ -4,19 +4,109 @@ the MQL preview and the backtest."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from crm.models import OrgSettings, User
+from crm.models import AuditLog, OrgSettings, User
 from leads.models import Lead
 from scoring.engine import LEAD_FIELDS, Rule, expand_breakdown
 from scoring.models import RescoreJob, RuleSetVersion, ScoreHistory, ScoringRule
 from scoring.services import BATCH_SIZE, RuleSet, compute_scores, current_rule_set
 
 SPARK_WIDTH, SPARK_HEIGHT, HISTORY_POINTS = 160, 36, 30
+
+# The organisation settings that belong to the scoring model (the others: SLA, fiscal year …).
+SCORING_SETTINGS = {
+    "mql_threshold": "MQL threshold",
+    "engagement_decay_percent": "decay %",
+    "engagement_decay_days": "decay period (days)",
+}
+CHANGE_VERBS = {
+    "scoring_rule.create": "added the rule",
+    "scoring_rule.update": "changed the rule",
+    "scoring_rule.delete": "removed the rule",
+    "org_settings.update": "changed threshold and decay",
+}
+# A rule's fields in the order people read a rule (jsonb keeps keys in its own order).
+RULE_FIELD_ORDER = (
+    "name", "category", "field", "operator", "value", "event_type", "url_pattern",
+    "points", "max_occurrences", "window_days", "active",
+)  # fmt: skip
+RULE_FIELD_LABELS = {
+    "max_occurrences": "cap",
+    "window_days": "window (days)",
+    "url_pattern": "URL contains",
+    "event_type": "event type",
+}
+
+
+@dataclass(frozen=True)
+class ScoringChange:
+    """One change to the scoring model, as the settings page lists it."""
+
+    at: datetime
+    actor: User | None
+    verb: str
+    subject: str  # the rule as it was named then; empty for threshold and decay
+    lines: list[tuple[str, str]]  # (field, "old → new"), or (field, value) for a definition
+    is_definition: bool = False  # added or removed: the rule as it was, shown on one line
+
+
+def _in_rule_order(items: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    rank = {name: n for n, name in enumerate(RULE_FIELD_ORDER)}
+    return sorted(items, key=lambda item: rank.get(item[0], len(rank)))
+
+
+def _shown(value: Any) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def scoring_changes(*, limit: int = 20) -> list[ScoringChange]:
+    """The latest changes to the scoring model, newest first: rules added, changed, enabled,
+    disabled or removed, and threshold or decay changes, each with who and what (old → new),
+    read from the audit trail. One query."""
+    entries = (
+        AuditLog.objects.filter(
+            Q(action__startswith="scoring_rule.")
+            | Q(action="org_settings.update", changes__has_any_keys=list(SCORING_SETTINGS))
+        )
+        .select_related("actor")
+        .order_by("-at", "-pk")[:limit]
+    )
+    changes = []
+    for entry in entries:
+        if entry.action == "org_settings.update":
+            lines = [
+                (SCORING_SETTINGS[f], text)
+                for f, text in entry.change_lines()
+                if f in SCORING_SETTINGS
+            ]
+            subject = ""
+        elif entry.action == "scoring_rule.update":
+            lines = [
+                (RULE_FIELD_LABELS.get(f, f), text)
+                for f, text in _in_rule_order(entry.change_lines())
+            ]
+            subject = entry.target_label
+        else:  # added or removed: the definition it had, not "∅ → …" per field
+            side = 1 if entry.action == "scoring_rule.create" else 0
+            lines = [
+                (
+                    RULE_FIELD_LABELS.get(f, f),
+                    _shown(change[side] if isinstance(change, list) else change),
+                )
+                for f, change in _in_rule_order((entry.changes or {}).items())
+                if f != "name"  # the subject already names it
+            ]
+            subject = entry.target_label
+        verb = CHANGE_VERBS.get(entry.action, entry.action)
+        is_definition = entry.action in ("scoring_rule.create", "scoring_rule.delete")
+        changes.append(ScoringChange(entry.at, entry.actor, verb, subject, lines, is_definition))
+    return changes
 
 
 def rule_list() -> QuerySet[ScoringRule]:

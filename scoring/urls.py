@@ -17,4 +17,5 @@ urlpatterns = [
     path("settings/", views.save_settings, name="save_settings"),
     path("progress/", views.progress, name="progress"),
     path("backtest/", views.backtest, name="backtest"),
+    path("changes/", views.changes, name="changes"),
 ]

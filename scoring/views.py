@@ -193,6 +193,14 @@ def progress(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @require_GET
+def changes(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The settings page's "Recent changes" card (an htmx fragment): who changed which rule or
+    the threshold, when, and how. For the editors, like the backtest."""
+    _require_editor(request)
+    return render(request, "scoring/_changes.html", {"changes": selectors.scoring_changes()})
+
+
+@require_GET
 def backtest(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Marketing and admins only: it aggregates every lead in the period, whoever owns it."""
     _require_editor(request)

@@ -258,3 +258,47 @@ def test_lead_panel_shows_breakdown_version_and_sparkline(marketing, django_asse
     assert f"rules v{lead.score_version}" in html
     assert "US" in html
     assert "+20" in html
+
+
+@pytest.mark.parametrize("edits", [1, 25])
+def test_editors_see_who_changed_the_scoring_model_and_how(
+    client, marketing, admin_user, edits, django_assert_max_num_queries
+):
+    # given a rule created, edited `edits` times, disabled and removed, and a threshold change
+    rule = us_rule(marketing, points=60)
+    for n in range(edits):
+        services.update_rule(rule=rule, by=admin_user, points=61 + n)
+    services.update_rule(rule=rule, by=marketing, active=False)
+    org = OrgSettings.load()
+    services.update_settings(
+        by=admin_user,
+        mql_threshold=40,
+        decay_percent=org.engagement_decay_percent,
+        decay_days=org.engagement_decay_days,
+    )
+    services.delete_rule(rule=rule, by=marketing)
+    client.force_login(marketing)
+    # when (session, user, one read of the audit trail)
+    with django_assert_max_num_queries(4):
+        response = client.get(reverse("scoring:changes"), headers=HTMX)
+    # then newest first, each with who, what and old → new
+    assert response.status_code == 200
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", response.content.decode()))
+    removed = text.index(f"{marketing} removed the rule US (+{60 + edits})")
+    threshold = text.index(f"{admin_user} changed threshold and decay MQL threshold : 50 → 40")
+    disabled = text.index(f"{marketing} changed the rule US (+{60 + edits}) active : True → False")
+    last_edit = text.index(f"points : {60 + edits - 1} → {60 + edits}")
+    assert removed < threshold < disabled < last_edit
+    if edits < 20:  # the oldest fall off the list past 20 entries
+        assert (
+            f"{marketing} added the rule US (+60) category: fit · field: country · "
+            "operator: equals · value: US · points: 60 · active: True"
+        ) in text
+        assert "points : 60 → 61" in text
+
+
+def test_the_change_list_is_for_editors_only(client, rep, manager):
+    for user in (rep, manager):
+        client.force_login(user)
+        assert client.get(reverse("scoring:changes"), headers=HTMX).status_code == 403
+        assert "scoring:changes" not in client.get(reverse("scoring:settings")).content.decode()
