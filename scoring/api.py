@@ -6,7 +6,12 @@ from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import permissions, serializers, status
 from rest_framework.mixins import (
     CreateModelMixin,
@@ -21,6 +26,7 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
+from crm.api_parsers import SafeJSONParser
 from crm.http import AuthenticatedRequest
 from scoring import events as events_in
 from scoring import selectors, services
@@ -180,12 +186,63 @@ class EventBatchResultSerializer(serializers.Serializer):
     results = EventResultSerializer(many=True)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "integer"}]}
+)
+class _TextOrNumberField(serializers.JSONField):
+    """Documentation only: an id sent as text or as a whole number (stored as text)."""
+
+
+class EventLeadSerializer(serializers.Serializer):
+    email = serializers.CharField(
+        required=False, help_text="The lead's e-mail (case and surrounding spaces ignored) …"
+    )
+    external_id = _TextOrNumberField(required=False, help_text="… or its id in your system.")
+
+
+class EventInSerializer(serializers.Serializer):
+    """Documentation of one event (the schema, and what the API fuzzing sends). A batch is
+    checked in one pass by scoring.events, which answers per event: this serializer describes
+    exactly what that accepts, no more and no less."""
+
+    id = _TextOrNumberField(help_text="Your event id, unique: a replay is a `duplicate`.")
+    lead = EventLeadSerializer(help_text="Which lead: by e-mail, or by external id.")
+    type = serializers.CharField(
+        help_text="Lower-case letters, digits and _ . : - (at most 50; case and surrounding "
+        "spaces are ignored): email_opened, email_clicked, page_viewed, form_submitted, "
+        "content_downloaded, webinar_attended, trial_started, unsubscribed, or your own."
+    )
+    occurred_at = serializers.CharField(
+        help_text="ISO 8601 date-time, e.g. 2026-11-20T10:00:00Z; without an offset it is UTC; "
+        "at most 5 minutes in the future."
+    )
+    properties = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text='Free-form; "url" is what URL rules match (e.g. /pricing).',
+    )
+    create_lead = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Create a `new` lead from lead.email when none matches (else that event fails).",
+    )
+
+
+EVENTS_REQUEST = PolymorphicProxySerializer(
+    component_name="Events",
+    serializers=[EventInSerializer, EventInSerializer(many=True)],
+    resource_type_field_name=None,
+    many=False,
+)
+
+
 class EventsView(APIView):
     """POST one event or a list of up to 1,000. Per-event results; 200 when none failed,
-    207 otherwise; 413 past 1,000 events."""
+    207 otherwise; 413 past 1,000 events. JSON only."""
 
     token_scopes = {"write": "events:write"}
     permission_classes = [permissions.IsAuthenticated, CanSendEvents]
+    parser_classes = [SafeJSONParser]
 
     def get_permissions(self) -> list[Any]:
         from crm.api_auth import HasTokenScope
@@ -193,7 +250,7 @@ class EventsView(APIView):
         return [*super().get_permissions(), HasTokenScope()]
 
     @extend_schema(
-        request=dict,
+        request=EVENTS_REQUEST,
         responses={
             200: EventBatchResultSerializer,
             207: EventBatchResultSerializer,

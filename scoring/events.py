@@ -104,7 +104,10 @@ def _parse_event(index: int, item: Any, now: datetime) -> _Parsed:
         parsed.properties = properties
         url = properties.get("url", "")
         parsed.url = url[:500] if isinstance(url, str) else ""
-    parsed.create_lead = item.get("create_lead") is True
+    create_lead = item.get("create_lead", False)
+    if not isinstance(create_lead, bool):
+        errors["create_lead"] = ["create_lead must be true or false."]
+    parsed.create_lead = create_lead is True
     if parsed.create_lead and parsed.email:
         try:
             validate_email(parsed.email)

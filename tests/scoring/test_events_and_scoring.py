@@ -179,6 +179,23 @@ def test_an_occurred_at_without_an_offset_is_read_as_utc(client, marketing, toke
     assert stored == naive.replace(tzinfo=UTC)
 
 
+@pytest.mark.parametrize("flag", [[], "yes", 1, None])
+def test_create_lead_must_be_a_boolean(client, marketing, token, flag):
+    body = [{**event(1, {"email": "new@x.example"}, "email_opened"), "create_lead": flag}]
+    response = client.post(URL, body, content_type="application/json", headers=auth(token))
+    assert response.status_code == 207
+    assert response.json()["results"][0]["errors"] == {
+        "create_lead": ["create_lead must be true or false."]
+    }
+    assert Lead.objects.filter(email="new@x.example").exists() is False
+
+
+def test_events_are_json_only(client, token):
+    response = client.post(URL, {"id": "e-1"}, headers=auth(token))  # a form post
+    assert response.status_code == 415
+    assert EngagementEvent.objects.exists() is False
+
+
 def test_more_than_1000_events_is_413_and_nothing_is_written(client, token):
     lead = LeadFactory()
     response = client.post(
