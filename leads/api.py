@@ -12,7 +12,12 @@ from django import forms
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError as DRFValidationError
@@ -23,7 +28,7 @@ from rest_framework.viewsets import GenericViewSet
 from crm.api_filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from leads import selectors, services
-from leads.importing import MAX_BATCH
+from leads.importing import MAX_BATCH, TEXT_FIELDS
 from leads.models import Lead
 from pipeline.models import Opportunity, Pipeline
 
@@ -80,14 +85,74 @@ class LeadPatchSerializer(serializers.Serializer):
     attributes = serializers.DictField(required=False)
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
+class _TextOrNumberField(serializers.JSONField):
+    """Documentation only: an id sent as text or as a whole number (stored as text)."""
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
+            {"type": "string", "description": "digits"},
+        ],
+        "nullable": True,
+    }
+)
+class _CountField(serializers.JSONField):
+    """Documentation only: a whole number, or its digits as text."""
+
+
+def _text_field(length: int) -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        help_text=f"At most {length} characters (surrounding spaces are trimmed; null = empty).",
+    )
+
+
+class LeadRecordSerializer(serializers.Serializer):
+    """Documentation of one lead record (the schema, and what the API fuzzing sends): exactly
+    what leads.importing.clean_lead_fields accepts. Any other field fails the record, naming it
+    (custom data goes in `attributes`)."""
+
+    email = serializers.CharField(
+        required=False,
+        help_text="Needed when matching on email, and for every new lead; stored trimmed and "
+        "in lower case.",
+    )
+    external_id = _TextOrNumberField(
+        required=False, help_text="Your id for the lead (needed when matching on it)."
+    )
+    first_name = _text_field(TEXT_FIELDS["first_name"])
+    last_name = _text_field(TEXT_FIELDS["last_name"])
+    phone = _text_field(TEXT_FIELDS["phone"])
+    title = _text_field(TEXT_FIELDS["title"])
+    company = _text_field(TEXT_FIELDS["company"])
+    industry = _text_field(TEXT_FIELDS["industry"])
+    country = _text_field(TEXT_FIELDS["country"])
+    region = _text_field(TEXT_FIELDS["region"])
+    campaign = _text_field(TEXT_FIELDS["campaign"])
+    utm_source = _text_field(TEXT_FIELDS["utm_source"])
+    utm_medium = _text_field(TEXT_FIELDS["utm_medium"])
+    utm_campaign = _text_field(TEXT_FIELDS["utm_campaign"])
+    employee_count = _CountField(required=False)
+    source = serializers.ChoiceField(choices=sorted(Lead.Source.values), required=False)
+    attributes = serializers.DictField(
+        required=False, help_text="Custom data (at most 16 KB), merged into what is stored."
+    )
+    owner = serializers.IntegerField(
+        required=False, allow_null=True, help_text="A user id, or null for unassigned."
+    )
+
+
 class LeadImportSerializer(serializers.Serializer):
     """Documentation of the import body. The batch is validated in one pass by
     leads.importing, not with one serializer per record."""
 
     match_on = serializers.ChoiceField(choices=["email", "external_id"])
-    leads = serializers.ListField(
-        child=serializers.DictField(), max_length=MAX_BATCH, help_text="Up to 1,000 leads."
-    )
+    leads = LeadRecordSerializer(many=True, help_text="Up to 1,000 leads.")
 
 
 class ImportResultSerializer(serializers.Serializer):

@@ -182,7 +182,7 @@ def clean_lead_fields(data: Any, *, partial: bool = True) -> tuple[dict[str, Any
                     else:
                         errors[name] = ["Must be between 0 and 2147483647."]
         elif name == "source":
-            if value not in SOURCES:
+            if not isinstance(value, str) or value not in SOURCES:  # {} or [] is unhashable
                 errors[name] = [f"Expected one of: {', '.join(sorted(SOURCES))}."]
             else:
                 clean[name] = value

@@ -26,3 +26,17 @@ def test_only_sent_fields_are_returned():
     clean, errors = clean_lead_fields({"email": " A@B.example ", "title": None})
     assert errors == {}
     assert clean == {"email": "a@b.example", "title": ""}
+
+
+def test_a_value_of_any_json_type_is_a_field_error_never_a_crash():
+    """Each field meets every JSON type (an object or a list would crash a set lookup)."""
+    for value in ({}, [], [1], {"a": 1}, 1.5, True, None, "x" * 300):
+        record = dict.fromkeys(
+            ["email", "external_id", "first_name", "employee_count", "source", "attributes"],
+            value,
+        )
+        clean, errors = clean_lead_fields(record)  # never raises
+        assert set(clean) | set(errors) == set(record)
+    _, errors = clean_lead_fields({"email": "a@b.example", "source": {}})
+    assert errors == {"source": [errors["source"][0]]}
+    assert errors["source"][0].startswith("Expected one of: ")
