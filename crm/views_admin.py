@@ -264,7 +264,8 @@ def _members_by_team(teams: QuerySet[Team]) -> dict[int, list[User]]:
     grouped: dict[int, list[User]] = {}
     members = User.objects.filter(team__in=teams.values("pk"), is_active=True).order_by("username")
     for user in members:
-        grouped.setdefault(user.team_id, []).append(user)
+        if user.team_id is not None:  # the filter above: always
+            grouped.setdefault(user.team_id, []).append(user)
     return grouped
 
 

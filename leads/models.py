@@ -21,6 +21,7 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         if user.is_admin or user.role == User.Role.MARKETING:
             return self
         q = scope_q(user)
+        assert q is not None  # None means "everything": admins, returned above
         if user.role == User.Role.MANAGER:
             q = q | Q(owner__isnull=True)
         return self.filter(q)

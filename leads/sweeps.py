@@ -35,7 +35,8 @@ def _sla_recipient(lead: Lead, *, escalate: bool, managers: dict[int, int]) -> i
     """Who hears about a missed first contact: the owner, or on escalation the manager above
     them (crm.selectors.escalation_managers)."""
     if escalate:
-        return managers.get(lead.owner.team_id) if lead.owner.team_id else None
+        owner = lead.owner  # the sweep picks owned leads only
+        return managers.get(owner.team_id) if owner is not None and owner.team_id else None
     return lead.owner_id
 
 

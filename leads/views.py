@@ -97,7 +97,7 @@ def bulk_action(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = forms.BulkActionForm(request.POST, user=request.user)
     back = reverse("leads:list") + "?" + request.POST.get("querystring", "")
     if not form.is_valid():
-        errors = "; ".join(" ".join(e) for e in form.errors.values())
+        errors = "; ".join(" ".join(map(str, e)) for e in form.errors.values())
         messages.error(request, f"Bulk action not applied: {errors}")
         return redirect(back)
     data = form.cleaned_data

@@ -69,7 +69,7 @@ def board(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     # The shell prints the user's team; the people list already loaded it with the users.
     for person in data.people:
         if person.pk == request.user.pk:
-            request.user.team = person.team  # type: ignore[attr-defined]
+            request.user.team = person.team
     params = _filter_params(request)
     context = {
         "board": data,
@@ -162,7 +162,7 @@ def move_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     form = MoveCardForm(request.POST, stages=stages)
     via = request.POST.get("via") or "drag"
     if not form.is_valid():
-        error = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        error = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items())
         return _reply_refused(request, opportunity, stages, error, status=422)
     data = form.cleaned_data
     position = None

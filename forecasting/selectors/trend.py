@@ -77,7 +77,8 @@ def weekly_trend(
         lines = lines.filter(owner__team__path__startswith=node.path)
     elif node.kind == "user":
         lines = lines.filter(owner_id=node.id)
-    open_by = defaultdict(lambda: [ZERO, ZERO])  # (snapshot, owner) → [commit, best case]
+    # (snapshot, owner) → [commit, best case]
+    open_by: defaultdict[tuple[Any, Any], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for row in (
         lines.order_by()
         .values("snapshot_id", "owner_id")
