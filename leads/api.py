@@ -75,16 +75,6 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class LeadPatchSerializer(serializers.Serializer):
-    """Documentation of PATCH: any writable lead field; unknown fields are refused."""
-
-    email = serializers.EmailField(required=False)
-    first_name = serializers.CharField(required=False, allow_blank=True)
-    last_name = serializers.CharField(required=False, allow_blank=True)
-    company = serializers.CharField(required=False, allow_blank=True)
-    attributes = serializers.DictField(required=False)
-
-
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
 class _TextOrNumberField(serializers.JSONField):
     """Documentation only: an id sent as text or as a whole number (stored as text)."""
@@ -113,9 +103,9 @@ def _text_field(length: int) -> serializers.CharField:
 
 
 class LeadRecordSerializer(serializers.Serializer):
-    """Documentation of one lead record (the schema, and what the API fuzzing sends): exactly
-    what leads.importing.clean_lead_fields accepts. Any other field fails the record, naming it
-    (custom data goes in `attributes`)."""
+    """Documentation of one lead record, in an import and in a PATCH (the schema, and what the
+    API fuzzing sends): exactly what leads.importing.clean_lead_fields accepts. Any other field
+    fails the record, naming it (custom data goes in `attributes`)."""
 
     email = serializers.CharField(
         required=False,
@@ -234,7 +224,7 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
         return selectors.lead_list(user=self.request.user)
 
     @extend_schema(
-        request=LeadPatchSerializer,
+        request=LeadRecordSerializer,
         responses={200: LeadSerializer, 400: OpenApiResponse(description="Field errors")},
     )
     def partial_update(self, request: AuthenticatedRequest, pk: str | None = None) -> Response:
