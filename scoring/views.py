@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from crm.http import AuthenticatedHttpRequest
 from crm.models import OrgSettings
@@ -45,6 +46,12 @@ def _page_context(request: AuthenticatedHttpRequest, **extra: Any) -> dict[str, 
     }
 
 
+def _changed(response: HttpResponse) -> HttpResponse:
+    """A write that changed the scoring model: the page's Recent changes card reloads itself
+    (it listens for this htmx event)."""
+    return trigger_client_event(response, "scoringChanged")
+
+
 def _add_errors(form: RuleForm | ScoringSettingsForm, error: ValidationError) -> None:
     for name, messages in error.message_dict.items():
         form.add_error(name if name in form.fields else None, messages)
@@ -67,7 +74,7 @@ def add_rule(request: AuthenticatedHttpRequest) -> HttpResponse:
             _add_errors(form, error)
         else:
             context = _page_context(request, added=True)
-            return render(request, "scoring/_rule_added.html", context)
+            return _changed(render(request, "scoring/_rule_added.html", context))
     return render(
         request, "scoring/_rule_form.html", {"rule_form": form, "can_edit": True}, status=422
     )
@@ -105,7 +112,7 @@ def edit_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 "job": selectors.latest_rescore_job(),
                 "oob": True,
             }
-            return render(request, "scoring/_rule_saved.html", context)
+            return _changed(render(request, "scoring/_rule_saved.html", context))
     return render(request, "scoring/_rule_edit_row.html", {"rule": rule, "form": form}, status=422)
 
 
@@ -116,7 +123,7 @@ def toggle_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(ScoringRule, pk=pk)
     rule = services.update_rule(rule=rule, by=request.user, active=not rule.active)
     context = {"rule": rule, "can_edit": True, "job": selectors.latest_rescore_job(), "oob": True}
-    return render(request, "scoring/_rule_saved.html", context)
+    return _changed(render(request, "scoring/_rule_saved.html", context))
 
 
 @require_POST
@@ -125,7 +132,7 @@ def delete_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     rule = get_object_or_404(ScoringRule, pk=pk)
     services.delete_rule(rule=rule, by=request.user)
     context = {"job": selectors.latest_rescore_job(), "oob": True}
-    return render(request, "scoring/_rule_deleted.html", context)
+    return _changed(render(request, "scoring/_rule_deleted.html", context))
 
 
 @require_POST
@@ -178,7 +185,7 @@ def save_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
                 "oob": True,
                 "can_edit": True,
             }
-            return render(request, "scoring/_settings_form.html", context)
+            return _changed(render(request, "scoring/_settings_form.html", context))
     return render(
         request,
         "scoring/_settings_form.html",

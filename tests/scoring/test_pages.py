@@ -302,3 +302,17 @@ def test_the_change_list_is_for_editors_only(client, rep, manager):
         client.force_login(user)
         assert client.get(reverse("scoring:changes"), headers=HTMX).status_code == 403
         assert "scoring:changes" not in client.get(reverse("scoring:settings")).content.decode()
+
+
+def test_a_saved_change_tells_the_page_to_reload_its_recent_changes(client, marketing):
+    import json
+
+    client.force_login(marketing)
+    added = client.post(reverse("scoring:add_rule"), rule_post(), headers=HTMX)
+    rule = ScoringRule.objects.get()
+    toggled = client.post(reverse("scoring:toggle_rule", args=[rule.pk]), headers=HTMX)
+    refused = client.post(reverse("scoring:add_rule"), rule_post(points="many"), headers=HTMX)
+    for response in (added, toggled):
+        assert json.loads(response.headers["HX-Trigger"]) == {"scoringChanged": {}}
+    assert refused.status_code == 422
+    assert "HX-Trigger" not in refused.headers
