@@ -39,8 +39,10 @@ def _element(value: Any) -> str:
         return "NULL"
     if isinstance(value, bool):
         return "t" if value else "f"
-    if isinstance(value, int | float):
-        return repr(value)
+    if isinstance(value, int):
+        return str(int(value))  # int(): an IntegerChoices member's repr is "<Enum.X: 1>"
+    if isinstance(value, float):
+        return repr(float(value))
     text = value.isoformat() if isinstance(value, datetime | date) else str(value)
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

@@ -101,3 +101,15 @@ def test_array_literals_carry_hostile_text_nulls_json_and_datetimes_unchanged():
         .values_list("external_id", flat=True)
         .order_by("pk")
     ) == ["NULL", ""]
+
+
+def test_array_literals_write_enum_members_by_value():
+    from enum import IntEnum
+
+    from crm.bulk import pg_array
+
+    class Size(IntEnum):
+        BIG = 500
+
+    assert pg_array([Size.BIG, 7, None, 1.5, True]) == "{500,7,NULL,1.5,t}"
+    assert pg_array([Lead.Lifecycle.MQL, "plain"]) == '{"mql","plain"}'
