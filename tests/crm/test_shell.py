@@ -41,6 +41,29 @@ def test_dashboard_query_count_is_constant(client, rep, count, django_assert_max
     assert response.status_code == 200
 
 
+def test_every_dashboard_item_opens_its_record(client, rep):
+    from tests.factories import ActivityFactory, LeadFactory, OpportunityFactory
+
+    lead = LeadFactory(owner=rep, stage="srl", first_name="Ada", last_name="Quartz")
+    deal = OpportunityFactory(owner=rep, name="Quartz renewal", is_stale=True)
+    ActivityFactory(owner=rep, lead=lead, kind="task", subject="Call Ada", due_at=lead.created_at)
+    ActivityFactory(
+        owner=rep,
+        lead=None,
+        opportunity=deal,
+        kind="task",
+        subject="Send quote",
+        due_at=lead.created_at,
+    )
+    client.force_login(rep)
+    html = client.get("/").content.decode()
+    lead_url, deal_url = f"/leads/{lead.pk}/", f"/pipeline/opportunities/{deal.pk}/"
+    assert f'<a href="{lead_url}">Call Ada</a>' in html  # the task, to the lead it is about
+    assert f'<a href="{deal_url}">Send quote</a>' in html
+    assert f'<a href="{lead_url}">Ada Quartz</a>' in html  # the new lead
+    assert f'<a href="{deal_url}">Quartz renewal</a>' in html  # the stale deal
+
+
 def test_login_and_logout(client, rep):
     response = client.post("/login/", {"username": rep.username, "password": "pw"})
     assert response.status_code == 302
