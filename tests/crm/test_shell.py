@@ -76,3 +76,11 @@ def test_wrong_password_shows_an_error(client, rep):
     response = client.post("/login/", {"username": rep.username, "password": "nope"})
     assert response.status_code == 200
     assert "correct username and password" in response.content.decode()
+
+
+def test_every_page_names_its_icon_and_the_icon_is_served(client):
+    from django.contrib.staticfiles import finders
+
+    html = client.get("/login/").content.decode()
+    assert '<link rel="icon" type="image/svg+xml" href="/static/img/plumb.svg">' in html
+    assert finders.find("img/plumb.svg") is not None
