@@ -40,5 +40,20 @@ def times(value: float | None) -> str:
 
 
 @register.filter
+def duration(minutes: float | None) -> str:
+    """Minutes as a person reads them: "12 min", "3.5 h", "2.1 days"."""
+    if _missing(minutes):
+        return "–"
+    value = float(minutes)  # type: ignore[arg-type]
+    if value < 1:
+        return "< 1 min"
+    if value < 120:
+        return f"{value:.0f} min"
+    if value < 48 * 60:
+        return f"{value / 60:.1f} h"
+    return f"{value / 1440:.1f} days"
+
+
+@register.filter
 def get_item(mapping: dict, key: object) -> object:
     return mapping.get(key) if mapping else None
