@@ -20,7 +20,7 @@ TOKEN_SCOPES = {"read": "opportunities:read"}  # read:all also passes (ApiToken.
 
 
 def _figures_serializer(name: str) -> serializers.Serializer:
-    fields = {
+    fields: dict[str, serializers.Field] = {
         f: serializers.FloatField(allow_null=True)
         if f in ("attainment", "coverage")
         else serializers.DecimalField(max_digits=16, decimal_places=2)
@@ -86,6 +86,7 @@ class ForecastView(APIView):
             node = selectors.resolve_node(user, team_id=team_id)
         except Http404 as exc:
             raise NotFound("No such team in your part of the organisation.") from exc
+        assert period is not None  # a period that did not parse raised above
         rollup = selectors.forecast_rollup(
             viewer=user, period=period, node=node, with_changes=False
         )

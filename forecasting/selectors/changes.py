@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ CHANGE_LABELS = {
 
 
 def classify_change(
-    before: dict[str, Any] | None, after: dict[str, Any] | None, period: Period
+    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, period: Period
 ) -> list[str]:
     """What happened to one deal between the baseline snapshot and now (pure function).
 
@@ -68,8 +69,8 @@ class Change:
     opportunity_id: int
     name: str
     owner: str
-    before: dict[str, Any] | None
-    after: dict[str, Any]
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any]
 
     @property
     def label(self) -> str:

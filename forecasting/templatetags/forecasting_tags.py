@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django import template
+
+if TYPE_CHECKING:
+    from typing_extensions import TypeIs
 
 register = template.Library()
 
 
-def _missing(value: object) -> bool:
+def _missing(value: object) -> TypeIs[str | None]:
     # A template variable that does not resolve arrives as "" (string_if_invalid), not None.
     return value is None or value == ""
 
@@ -44,7 +48,7 @@ def duration(minutes: float | None) -> str:
     """Minutes as a person reads them: "12 min", "3.5 h", "2.1 days"."""
     if _missing(minutes):
         return "–"
-    value = float(minutes)  # type: ignore[arg-type]
+    value = float(minutes)
     if value < 1:
         return "< 1 min"
     if value < 120:
