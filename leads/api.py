@@ -76,8 +76,9 @@ class LeadSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
-class _TextOrNumberField(serializers.JSONField):
-    """Documentation only: an id sent as text or as a whole number (stored as text)."""
+class _ExternalIdField(serializers.JSONField):
+    """Documentation only: an id sent as text or as a whole number (stored as text), or null
+    to clear it."""
 
 
 @extend_schema_field(
@@ -112,7 +113,7 @@ class LeadRecordSerializer(serializers.Serializer):
         help_text="Needed when matching on email, and for every new lead; stored trimmed and "
         "in lower case.",
     )
-    external_id = _TextOrNumberField(
+    external_id = _ExternalIdField(
         required=False, help_text="Your id for the lead (needed when matching on it)."
     )
     first_name = _text_field(TEXT_FIELDS["first_name"])

@@ -189,15 +189,16 @@ class EventBatchResultSerializer(serializers.Serializer):
 @extend_schema_field(
     {"oneOf": [{"type": "string", "minLength": 1, "maxLength": 100}, {"type": "integer"}]}
 )
-class _TextOrNumberField(serializers.JSONField):
-    """Documentation only: an id sent as text or as a whole number (stored as text)."""
+class _IdField(serializers.JSONField):
+    """Documentation only: an id (the event's, or its lead's external id) sent as text or as a
+    whole number; stored as text. Unlike the lead import, an event cannot send null here."""
 
 
 class EventLeadSerializer(serializers.Serializer):
     email = serializers.CharField(
         required=False, help_text="The lead's e-mail (case and surrounding spaces ignored) …"
     )
-    external_id = _TextOrNumberField(required=False, help_text="… or its id in your system.")
+    external_id = _IdField(required=False, help_text="… or its id in your system.")
 
 
 class EventInSerializer(serializers.Serializer):
@@ -205,7 +206,7 @@ class EventInSerializer(serializers.Serializer):
     checked in one pass by scoring.events, which answers per event: this serializer describes
     exactly what that accepts, no more and no less."""
 
-    id = _TextOrNumberField(help_text="Your event id, unique: a replay is a `duplicate`.")
+    id = _IdField(help_text="Your event id, unique: a replay is a `duplicate`.")
     lead = EventLeadSerializer(help_text="Which lead: by e-mail, or by external id.")
     type = serializers.CharField(
         help_text="Lower-case letters, digits and _ . : - (at most 50; case and surrounding "

@@ -79,20 +79,14 @@ def scoring_changes(*, limit: int = 20) -> list[ScoringChange]:
     )
     changes = []
     for entry in entries:
+        is_definition = entry.action in ("scoring_rule.create", "scoring_rule.delete")
         if entry.action == "org_settings.update":
             lines = [
                 (SCORING_SETTINGS[f], text)
                 for f, text in entry.change_lines()
                 if f in SCORING_SETTINGS
             ]
-            subject = ""
-        elif entry.action == "scoring_rule.update":
-            lines = [
-                (RULE_FIELD_LABELS.get(f, f), text)
-                for f, text in _in_rule_order(entry.change_lines())
-            ]
-            subject = entry.target_label
-        else:  # added or removed: the definition it had, not "∅ → …" per field
+        elif is_definition:  # added or removed: the definition it had, not "∅ → …" per field
             side = 1 if entry.action == "scoring_rule.create" else 0
             lines = [
                 (
@@ -102,9 +96,13 @@ def scoring_changes(*, limit: int = 20) -> list[ScoringChange]:
                 for f, change in _in_rule_order((entry.changes or {}).items())
                 if f != "name"  # the subject already names it
             ]
-            subject = entry.target_label
+        else:
+            lines = [
+                (RULE_FIELD_LABELS.get(f, f), text)
+                for f, text in _in_rule_order(entry.change_lines())
+            ]
+        subject = "" if entry.action == "org_settings.update" else entry.target_label
         verb = CHANGE_VERBS.get(entry.action, entry.action)
-        is_definition = entry.action in ("scoring_rule.create", "scoring_rule.delete")
         changes.append(ScoringChange(entry.at, entry.actor, verb, subject, lines, is_definition))
     return changes
 
