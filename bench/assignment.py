@@ -70,7 +70,7 @@ def main() -> None:
     from django.db import connections
     from django.db.models import Count
 
-    from crm.celery import app
+    from config.celery import app
     from crm.models import Activity
     from leads.models import AssignmentLog, Lead
 

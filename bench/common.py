@@ -29,7 +29,7 @@ def setup_django(database: str = "plumb_bench") -> None:
         raise SystemExit("The benchmarks need PostgreSQL: set DATABASE_URL=postgres://…")
     os.environ["DATABASE_URL"] = f"{server.rsplit('/', 1)[0]}/{database}"
     os.environ.setdefault("DEBUG", "true")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     sys.path.insert(0, str(ROOT))
     url = os.environ["DATABASE_URL"]
     name = url.rsplit("/", 1)[-1]

@@ -68,7 +68,7 @@ def start_gunicorn(env: dict[str, str]) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [
             gunicorn,
-            "crm.wsgi",
+            "config.wsgi",
             "--workers",
             str(WORKERS),
             "--bind",

@@ -292,7 +292,7 @@ def start_server(args: argparse.Namespace) -> subprocess.Popen:
     server = subprocess.Popen(
         [
             str(ROOT / ".venv" / "bin" / "gunicorn"),
-            "crm.wsgi",
+            "config.wsgi",
             "-b",
             f"127.0.0.1:{args.port}",
             "-w",

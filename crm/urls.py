@@ -1,51 +1,17 @@
-"""URL map. Each app mounts its own urls; the API lives under /api/v1/ (crm/api_urls.py)."""
+"""The core's pages: dashboard, notifications and the settings index."""
 
 from __future__ import annotations
 
-from django.contrib import admin
-from django.contrib.auth import views as auth_views
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
-from rest_framework.authentication import SessionAuthentication
+from django.urls import path
 
 from crm import views
 
 app_name = "crm"
-# Oversized bodies answer 413 with a message, other malformed requests a clear 400.
-handler400 = "crm.views_errors.bad_request"
-handler404 = "crm.views_errors.not_found"  # JSON under /api/
-handler500 = "crm.views_errors.server_error"
 
-crm_patterns = [
+urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/bell/", views.notification_bell, name="notification_bell"),
     path("notifications/read/", views.mark_notifications_read, name="mark_notifications_read"),
     path("settings/", views.settings_index, name="settings"),
-]
-
-urlpatterns = [
-    path("", include((crm_patterns, "crm"))),
-    path("", include("crm.settings_urls")),
-    path("settings/routing/", include("leads.assignment_urls")),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("healthz", views.healthz, name="healthz"),
-    path("leads/", include("leads.urls")),
-    path("pipeline/", include("pipeline.urls")),
-    path("accounts/", include("pipeline.account_urls")),
-    path("scoring/", include("scoring.urls")),
-    path("", include("forecasting.urls")),
-    path("api/v1/", include("crm.api_urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # The docs page is for browsers: session only (its HTML error page cannot re-run a failed
-    # token check), and its script comes from a URL, not inline (CSP).
-    path(
-        "api/docs/",
-        SpectacularSwaggerSplitView.as_view(
-            url_name="api-schema", authentication_classes=[SessionAuthentication]
-        ),
-        name="api-docs",
-    ),
-    path("admin/", admin.site.urls),
 ]

@@ -45,7 +45,7 @@ def _check_database() -> str:
 def _check_broker() -> str:
     from django.conf import settings
 
-    from crm.celery import app
+    from config.celery import app
 
     try:
         with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:

@@ -14,7 +14,7 @@ How concurrency is handled (PostgreSQL):
    the two transactions creates nothing twice.
 Writes are set-based (one UPDATE / INSERT per table per batch).
 
-On SQLite there are no advisory locks; `BEGIN IMMEDIATE` (see crm.env.sqlite_config)
+On SQLite there are no advisory locks; `BEGIN IMMEDIATE` (see config.env.sqlite_config)
 serialises writers, which gives the same guarantees with one writer at a time.
 """
 

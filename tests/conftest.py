@@ -8,7 +8,7 @@ from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.db import connection
 
-from crm.celery import app as celery_app
+from config.celery import app as celery_app
 from tests.factories import TeamFactory, UserFactory
 
 

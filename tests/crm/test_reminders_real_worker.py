@@ -17,7 +17,7 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
-from crm.celery import app
+from config.celery import app
 from crm.models import Activity, Notification, ReminderDelivery
 from crm.tasks import send_due_reminders_task
 from tests.factories import LeadFactory, UserFactory

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.env import database_config, email_config, env_bool, redis_url
+from config.env import database_config, email_config, env_bool, redis_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

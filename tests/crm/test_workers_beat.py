@@ -8,7 +8,7 @@ import pytest
 from celery.schedules import crontab
 from django.conf import settings
 
-from crm.celery import app
+from config.celery import app
 
 WORKERS_ENTRIES = {
     "assign-unassigned-leads": timedelta(minutes=1),

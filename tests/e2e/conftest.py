@@ -20,8 +20,11 @@ ARGS = [
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # This hook sees the whole session's items, not only this folder's: mark just ours.
+    here = os.path.dirname(__file__)
     for item in items:
-        item.add_marker(pytest.mark.e2e)
+        if str(item.path).startswith(here):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="session")

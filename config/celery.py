@@ -6,8 +6,8 @@ import os
 
 from celery import Celery
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-app = Celery("crm")
+app = Celery("plumb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()

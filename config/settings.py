@@ -12,7 +12,7 @@ from pathlib import Path
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from crm.env import (
+from config.env import (
     database_config,
     email_config,
     env_bool,
@@ -85,8 +85,8 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 
-ROOT_URLCONF = "crm.urls"
-WSGI_APPLICATION = "crm.wsgi.application"
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
 AUTH_USER_MODEL = "crm.User"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "crm:dashboard"
