@@ -26,6 +26,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from crm import audit
 from crm.models import Activity, ApiToken, Notification, Team, User
+from crm.permissions import is_admin, require
 
 USER_ADMIN_FIELDS = (
     "first_name",
@@ -75,8 +76,7 @@ def users_manageable_by(user: User) -> QuerySet[User]:
 
 
 def _require_admin(by: User) -> None:
-    if not by.is_admin:
-        raise PermissionDenied("Only admins manage users.")
+    require(is_admin(by), "Only admins manage users.")
 
 
 def _snapshot(user: User, fields: tuple[str, ...]) -> dict[str, object]:

@@ -14,7 +14,7 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
 from django.forms import Form
@@ -28,6 +28,7 @@ from django.views.decorators.vary import vary_on_headers
 from crm import audit, selectors
 from crm import services_users as services
 from crm.csv_export import csv_response
+from crm.forms import add_validation_error
 from crm.forms_admin import (
     AuditFilterForm,
     MoveUserForm,
@@ -39,25 +40,16 @@ from crm.forms_admin import (
 )
 from crm.http import AuthenticatedHttpRequest
 from crm.models import Account, Team, User
+from crm.permissions import is_admin, is_manager_or_admin, require
 
 
 def _require_admin(request: AuthenticatedHttpRequest) -> None:
-    if not request.user.is_admin:
-        raise PermissionDenied("Only admins can do that.")
+    require(is_admin(request.user), "Only admins can do that.")
 
 
 def _require_user_admin(request: AuthenticatedHttpRequest) -> None:
     """Admins and managers (for their subtree) reach the users and teams pages."""
-    if not (request.user.is_admin or request.user.is_manager):
-        raise PermissionDenied("Only admins and managers manage users and teams.")
-
-
-def _apply_errors(form: Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error.messages)
+    require(is_manager_or_admin(request.user), "Only admins and managers manage users and teams.")
 
 
 def _status(request: AuthenticatedHttpRequest, form: Form) -> int:
@@ -86,7 +78,7 @@ def user_create(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             created = services.create_user(by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             if created.invite_url:
                 messages.success(
@@ -141,7 +133,7 @@ def user_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         try:
             services.update_user(by=request.user, user=subject, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"{subject.username} saved.")
             return redirect("settings:user_edit", pk=subject.pk)
@@ -157,7 +149,7 @@ def user_move(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         try:
             services.move_user(by=request.user, user=subject, team=form.cleaned_data["team"])
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"{subject.username} moved to {form.cleaned_data['team']}.")
             return redirect("settings:user_edit", pk=subject.pk)
@@ -213,7 +205,7 @@ def user_reassign(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 by=request.user, from_user=subject, to_user=form.cleaned_data["to_user"]
             )
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(
                 request,
@@ -248,7 +240,7 @@ def team_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             team = services.create_team(by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"Team {team.name} created.")
             return redirect("settings:teams")
@@ -285,7 +277,7 @@ def team_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             if (new_parent.pk if new_parent else None) != team.parent_id:
                 services.move_team_within(by=request.user, team=team, new_parent=new_parent)
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"Team {data['name']} saved.")
             return redirect("settings:teams")
@@ -305,7 +297,7 @@ def profile(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             services.update_profile(user=user, **form.cleaned_data)
         except ValidationError as error:
-            _apply_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, "Profile saved.")
             return redirect("settings:profile")

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from crm import services
+from crm.forms import add_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import ApiToken, User
+from crm.permissions import is_admin, require
+
+ONLY_ADMINS = "Only admins manage API tokens."
 
 
 class ApiTokenForm(forms.Form):
@@ -22,14 +26,9 @@ class ApiTokenForm(forms.Form):
     )
 
 
-def _require_admin(request: AuthenticatedHttpRequest) -> None:
-    if not request.user.is_admin:
-        raise PermissionDenied("Only admins manage API tokens.")
-
-
 @require_http_methods(["GET", "POST"])
 def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_admin(request)
+    require(is_admin(request.user), ONLY_ADMINS)
     created_text = None
     form = ApiTokenForm(request.POST or None, initial={"user": request.user})
     if request.method == "POST" and form.is_valid():
@@ -41,8 +40,7 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
                 scopes=form.cleaned_data["scopes"],
             )
         except ValidationError as error:
-            for field, errs in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, errs)
+            add_validation_error(form, error)
         else:
             form = ApiTokenForm(initial={"user": request.user})
     tokens = ApiToken.objects.select_related("user")
@@ -57,7 +55,7 @@ def token_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 @require_POST
 def revoke_token(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    _require_admin(request)
+    require(is_admin(request.user), ONLY_ADMINS)
     token = get_object_or_404(ApiToken, pk=pk)
     services.revoke_api_token(token=token, by=request.user)
     messages.success(request, f"Token “{token.name}” revoked.")
