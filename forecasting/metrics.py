@@ -27,6 +27,7 @@ from crm.models import Activity, OrgSettings, User, users_visible_to
 from forecasting.periods import Period
 from leads.models import Lead
 from pipeline.models import Opportunity, Pipeline, Stage, StageChange
+from pipeline.selectors import default_pipeline
 
 DAY = 86400
 
@@ -117,7 +118,7 @@ def report_pipeline(viewer: User, filters: ReportFilters) -> Pipeline | None:
     default pipeline)."""
     if filters.pipeline_id:
         return Pipeline.objects.filter(pk=filters.pipeline_id).first()
-    return Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
+    return default_pipeline()
 
 
 def time_in_stage(

@@ -351,13 +351,6 @@ def board(
     )
 
 
-def default_pipeline() -> Pipeline | None:
-    """The default live pipeline (or the first live one if none is marked default)."""
-    return (
-        Pipeline.objects.filter(is_archived=False).order_by("-is_default", "order", "name").first()
-    )
-
-
 def more_cards(
     *, user: User, stage: Stage, filters: BoardFilters, after: str, now: datetime | None = None
 ) -> Column:
