@@ -14,7 +14,7 @@ from crm.services import create_activity
 from pipeline.models import Opportunity, Stage, StageChange
 from pipeline.services import create_opportunity
 from pipeline.stale import STALE_REASON, reopen_opportunity, sweep_stale_opportunities
-from pipeline.stale_tasks import sweep_stale_opportunities_task
+from pipeline.tasks import sweep_stale_opportunities_task
 from tests.factories import PipelineFactory
 
 pytestmark = pytest.mark.django_db
