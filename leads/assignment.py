@@ -26,7 +26,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -542,39 +541,3 @@ def unassignable_count() -> int:
     return Lead.objects.filter(
         stage=Lead.Lifecycle.MQL, owner__isnull=True, unassignable_at__isnull=False
     ).count()
-
-
-@transaction.atomic
-def save_rule(*, rule: AssignmentRule, reps: Iterable[User] | None = None) -> AssignmentRule:
-    """Create or update a rule and its rep list. A rule needs exactly one kind of target (a
-    team or reps) unless it is inactive; ranges must be ordered; one fallback at most."""
-    reps = list(reps) if reps is not None else list(rule.target_reps.all()) if rule.pk else []
-    if rule.is_active and bool(rule.target_team_id) == bool(reps):
-        raise ValidationError({"target_team": "Choose a team or a list of reps (one of the two)."})
-    if rule.is_fallback:
-        others = AssignmentRule.objects.filter(is_fallback=True).exclude(pk=rule.pk)
-        if others.exists():
-            raise ValidationError({"is_fallback": f"“{others.first()}” is already the fallback."})
-    rule.full_clean(validate_constraints=False)
-    for low, high in (("employee_min", "employee_max"), ("score_min", "score_max")):
-        low_value, high_value = getattr(rule, low), getattr(rule, high)
-        if low_value is not None and high_value is not None and low_value > high_value:
-            raise ValidationError({high: "The upper bound is below the lower bound."})
-    rule.save()
-    rule.target_reps.set(reps)
-    return rule
-
-
-@transaction.atomic
-def delete_rule(*, rule: AssignmentRule) -> None:
-    """Delete a rule; its log rows keep the rule's name."""
-    rule.delete()
-
-
-def active_rules_for_page() -> list[AssignmentRule]:
-    """Every rule (active or not) for the settings page, in the order routing tries them."""
-    return list(
-        AssignmentRule.objects.select_related("target_team", "last_assigned")
-        .prefetch_related("target_reps")
-        .order_by("-is_active", "is_fallback", "priority", "pk")
-    )
