@@ -185,7 +185,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # --- pipeline / workers ---
     "sweep-stale-opportunities": {
-        "task": "pipeline.stale_tasks.sweep_stale_opportunities_task",
+        "task": "pipeline.tasks.sweep_stale_opportunities_task",
         "schedule": crontab(minute=23),
         "options": {"expires": 3300},
     },

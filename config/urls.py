@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("crm.urls")),
     path("", include("crm.settings_urls")),
     path("settings/routing/", include("leads.assignment_urls")),
+    path("settings/routing/", include("pipeline.stale_urls")),  # Follow-up: stale deals
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", views.healthz, name="healthz"),

@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from crm.http import AuthenticatedRequest
-from crm.models import User
+from crm.permissions import Role, has_role
 from forecasting import metrics, selectors
 from forecasting.periods import current_quarter, fiscal_start_month, parse_period
 
@@ -80,7 +80,7 @@ class ForecastView(APIView):
                 errors["team"] = f"'{raw_team}' is not a team id (a positive whole number)."
         if errors:
             raise ApiValidationError(errors)
-        if user.role == User.Role.MARKETING and not user.is_admin:
+        if not has_role(user, Role.REP, Role.MANAGER):
             raise NotFound("The forecast is for sales.")
         try:
             node = selectors.resolve_node(user, team_id=team_id)

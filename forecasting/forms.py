@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from forecasting.periods import fiscal_start_month, parse_period
 
 
 class PeriodField(forms.CharField):
-    def __init__(self, *, allow_month: bool = False, **kwargs: object) -> None:
+    def __init__(self, *, allow_month: bool = False, **kwargs: Any) -> None:
         self.allow_month = allow_month
         super().__init__(max_length=7, **kwargs)
 

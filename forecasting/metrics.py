@@ -14,9 +14,9 @@ import math
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypedDict
 
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
@@ -27,6 +27,7 @@ from crm.models import Activity, OrgSettings, User, users_visible_to
 from forecasting.periods import Period
 from leads.models import Lead
 from pipeline.models import Opportunity, Pipeline, Stage, StageChange
+from pipeline.selectors import default_pipeline
 
 DAY = 86400
 
@@ -69,7 +70,17 @@ def deals(viewer: User, filters: ReportFilters) -> QuerySet[Opportunity]:
     return qs
 
 
-def closed_deals(viewer: User, filters: ReportFilters) -> list[dict[str, Any]]:
+class ClosedDeal(TypedDict):
+    """One deal closed in the period, as `closed_deals` reads it."""
+
+    amount: Decimal
+    deal_type: str
+    created_at: datetime
+    closed_at: datetime | None  # never None here: the query filters on it
+    stage__kind: str
+
+
+def closed_deals(viewer: User, filters: ReportFilters) -> list[ClosedDeal]:
     """Won and lost deals closed in the period (one query)."""
     p = filters.period
     return list(
@@ -83,7 +94,7 @@ def closed_deals(viewer: User, filters: ReportFilters) -> list[dict[str, Any]]:
     )
 
 
-def win_rates(closed: list[dict[str, Any]]) -> dict[str, Any]:
+def win_rates(closed: list[ClosedDeal]) -> dict[str, Any]:
     """Won ÷ (won + lost) among deals closed in the period, overall and per deal type."""
     out: dict[str, Any] = {}
     for key, rows in (
@@ -96,12 +107,16 @@ def win_rates(closed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def deal_size_and_cycle(closed: list[dict[str, Any]]) -> dict[str, Any]:
+def deal_size_and_cycle(closed: list[ClosedDeal]) -> dict[str, Any]:
     """Average won amount and cycle length (created → closed, days) of won deals."""
     won = [r for r in closed if r["stage__kind"] == Stage.Kind.WON]
     amounts = [r["amount"] for r in won]
     # A deal imported with an earlier close than its creation counts as a zero-day cycle.
-    cycles = [max(0.0, (r["closed_at"] - r["created_at"]).total_seconds() / DAY) for r in won]
+    cycles = [
+        max(0.0, (closed_at - r["created_at"]).total_seconds() / DAY)
+        for r in won
+        if (closed_at := r["closed_at"]) is not None
+    ]
     avg = (sum(amounts, Decimal(0)) / len(amounts)).quantize(Decimal("0.01")) if amounts else None
     return {
         "won_count": len(won),
@@ -117,7 +132,7 @@ def report_pipeline(viewer: User, filters: ReportFilters) -> Pipeline | None:
     default pipeline)."""
     if filters.pipeline_id:
         return Pipeline.objects.filter(pk=filters.pipeline_id).first()
-    return Pipeline.objects.filter(is_default=True).first() or Pipeline.objects.first()
+    return default_pipeline()
 
 
 def time_in_stage(
@@ -136,8 +151,9 @@ def time_in_stage(
     ).values_list("from_stage_id", "seconds_in_from_stage")
     per_stage: dict[int, list[float]] = defaultdict(list)
     for stage_id, seconds in rows:
-        per_stage[stage_id].append(seconds / DAY)
-    out = [
+        if seconds is not None:  # the query excludes them; the column allows them
+            per_stage[stage_id].append(seconds / DAY)
+    out: list[dict[str, Any]] = [
         {
             "stage": s,
             "moves": len(per_stage[s.pk]),
@@ -300,7 +316,7 @@ def speed_to_lead(viewer: User, filters: ReportFilters) -> dict[str, Any]:
     minutes = [
         max(0.0, (contacted - assigned).total_seconds() / 60)
         for assigned, contacted in rows
-        if contacted is not None
+        if contacted is not None and assigned is not None  # the period filter needs `assigned`
     ]
     sla = OrgSettings.load().first_contact_sla_minutes
     return {

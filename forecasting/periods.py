@@ -15,6 +15,8 @@ from datetime import date, datetime, time, timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from crm.models import OrgSettings
+
 QUARTER_RE = re.compile(r"^(\d{4})-Q([1-4])$")
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
@@ -65,8 +67,7 @@ def _add_months(day: date, months: int) -> date:
 
 
 def fiscal_start_month() -> int:
-    from crm.models import OrgSettings
-
+    """The month (1–12) the organisation's fiscal year starts in (Settings → Quotas)."""
     return OrgSettings.load().fiscal_year_start_month
 
 

@@ -7,6 +7,7 @@ import io
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -14,7 +15,8 @@ from django.utils import timezone
 
 from crm.audit import Entry, diff, record, record_entries
 from crm.csv_text import decode_csv
-from crm.models import Team, User, users_visible_to
+from crm.models import OrgSettings, Team, User, users_visible_to
+from crm.permissions import is_admin, is_manager_or_admin
 from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
 from forecasting.periods import fiscal_start_month, parse_period, week_start
 from forecasting.selectors import visible_teams
@@ -23,11 +25,6 @@ from pipeline.models import Opportunity, Stage
 MAX_AMOUNT = Decimal("999999999999.99")
 # Far above people × quarters of any one org; bounds the work and the error list per file.
 MAX_QUOTA_ROWS = 20_000
-
-
-def can_manage_quotas(user: User) -> bool:
-    """Managers (for their subtree) and admins set quotas and adjust commits."""
-    return user.is_admin or user.role == User.Role.MANAGER
 
 
 def _amount(raw: object, field: str = "amount") -> Decimal:
@@ -41,11 +38,20 @@ def _amount(raw: object, field: str = "amount") -> Decimal:
     return value.quantize(Decimal("0.01"))
 
 
+def _subject_of(user: User | None, team: Team | None) -> tuple[dict[str, Any], User | Team]:
+    """The one subject of a quota or an adjustment (a person or a team) and its lookup."""
+    if user is not None and team is None:
+        return {"user": user}, user
+    if team is not None and user is None:
+        return {"team": team}, team
+    raise ValidationError({"__all__": "Give a person or a team."})
+
+
 def _check_subject(*, by: User, user: User | None, team: Team | None, own_ok: bool) -> None:
     """A manager acts on their subtree only (admins everywhere); raises ValidationError."""
-    if not can_manage_quotas(by):
+    if not is_manager_or_admin(by):
         raise ValidationError({"__all__": "Only managers and admins can do this."})
-    if by.is_admin:
+    if is_admin(by):
         return
     if user is not None:
         if not users_visible_to(by).filter(pk=user.pk).exists() or (
@@ -69,14 +75,14 @@ def set_quota(
     An upsert on the (subject, period) unique constraint, so two editors saving the same
     cell end with one row holding the last value. A blank team quota falls back to the sum.
     """
-    if (user is None) == (team is None):
-        raise ValidationError({"__all__": "Give a person or a team."})
+    lookup, subject = _subject_of(user, team)
     parse_period(period, fiscal_start_month(), allow_month=False)
     _check_subject(by=by, user=user, team=team, own_ok=True)
-    lookup = {"user": user} if user is not None else {"team": team}
     old = Quota.objects.filter(period=period, **lookup).values_list("amount", flat=True).first()
-    subject = user if user is not None else team
-    changes = {"period": period, "amount": [None if old is None else str(old), None]}
+    changes: dict[str, Any] = {
+        "period": period,
+        "amount": [None if old is None else str(old), None],
+    }
     if str(amount).strip() == "":
         Quota.objects.filter(period=period, **lookup).delete()
         record(actor=by, action="quota.clear", target=subject, changes=changes)
@@ -109,7 +115,7 @@ def import_quotas(*, by: User, data: bytes | str) -> ImportResult:
     whole (ValidationError on `file`); rows are read as a stream, so a huge file stops at the
     cap.
     """
-    if not can_manage_quotas(by):
+    if not is_manager_or_admin(by):
         raise ValidationError({"file": "Only managers and admins can import quotas."})
     text = decode_csv(data) if isinstance(data, bytes) else data
     reader = csv.DictReader(io.StringIO(text))
@@ -184,7 +190,8 @@ def _read_quota_rows(
             )
         # DictReader files cells past the header under the key None. Non-empty ones mean the
         # row's cells are shifted (an unquoted comma in an amount): none can be trusted.
-        extra: list[str] = raw.pop(None, None) or []
+        cells = raw.pop(None, None)
+        extra: list[str] = cells if isinstance(cells, list) else []
         if any(cell.strip() for cell in extra):
             errors.append(
                 f"Line {line_no}: {width + len(extra)} cells but {width} column headers "
@@ -235,16 +242,15 @@ def adjust_commit(
     person or team as "forecast.adjustment_set" / "forecast.adjustment_clear" (period, amount
     and note, old → new); saving the same call again records nothing.
     """
-    if (user is None) == (team is None):
-        raise ValidationError({"__all__": "Give a person or a team."})
+    lookup, subject = _subject_of(user, team)
     parse_period(period, fiscal_start_month(), allow_month=False)
     _check_subject(by=by, user=user, team=team, own_ok=False)
-    lookup = {"user": user} if user is not None else {"team": team}
-    subject = user if user is not None else team
     old = (
         ForecastAdjustment.objects.filter(period=period, **lookup).values("amount", "note").first()
     )
-    before = {"amount": None, "note": ""} if old is None else {**old, "amount": str(old["amount"])}
+    before: dict[str, Any] = (
+        {"amount": None, "note": ""} if old is None else {**old, "amount": str(old["amount"])}
+    )
     if str(amount).strip() == "":
         if old is not None:
             ForecastAdjustment.objects.filter(period=period, **lookup).delete()
@@ -313,7 +319,7 @@ def set_fiscal_year_start(*, by: User, month: object) -> int:
     """Admins choose the month the fiscal year starts in (1–12). Quarter labels follow it;
     stored quotas keep their labels, so change it before entering quotas. A change is
     audited as "org_settings.update"."""
-    if not by.is_admin:
+    if not is_admin(by):
         raise ValidationError({"month": "Only admins can change the fiscal year."})
     try:
         value = int(str(month))
@@ -321,8 +327,6 @@ def set_fiscal_year_start(*, by: User, month: object) -> int:
         raise ValidationError({"month": "Choose a month from 1 to 12."}) from None
     if not 1 <= value <= 12:
         raise ValidationError({"month": "Choose a month from 1 to 12."})
-    from crm.models import OrgSettings
-
     org = OrgSettings.objects.select_for_update().get(pk=OrgSettings.load().pk)
     if org.fiscal_year_start_month != value:
         OrgSettings.objects.filter(pk=org.pk).update(fiscal_year_start_month=value)

@@ -11,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -18,8 +19,10 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
 from crm.csv_export import csv_response
+from crm.forms import add_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import Team, User, users_visible_to
+from crm.permissions import Role, has_role, is_admin, is_manager_or_admin
 from forecasting import metrics, selectors, services
 from forecasting.forms import (
     AdjustmentForm,
@@ -30,7 +33,13 @@ from forecasting.forms import (
     ReportFilterForm,
 )
 from forecasting.models import Quota
-from forecasting.periods import Period, current_quarter, fiscal_start_month, recent_quarters
+from forecasting.periods import (
+    Period,
+    current_quarter,
+    fiscal_start_month,
+    parse_period,
+    recent_quarters,
+)
 
 
 def _quarters(start_month: int) -> list[Period]:
@@ -42,7 +51,7 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{value * 100:.1f}%"
 
 
-def _rollup_csv(rollup: selectors.Rollup) -> HttpResponse:
+def _rollup_csv(rollup: selectors.Rollup) -> HttpResponseBase:
     header = [
         "row", "type", *selectors.FIGURES, "adjusted_commit", "deals",
         "change_commit_forecast", "change_open_pipeline",
@@ -61,10 +70,10 @@ def _rollup_csv(rollup: selectors.Rollup) -> HttpResponse:
 
 @login_required
 @vary_on_headers("HX-Request")
-def forecast(request: AuthenticatedHttpRequest) -> HttpResponse:
+def forecast(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The weekly rollup of a node for a quarter, its changes, trend/accuracy and charts."""
     user = request.user
-    if user.role == User.Role.MARKETING and not user.is_admin:
+    if not has_role(user, Role.REP, Role.MANAGER):
         raise Http404("The forecast is for sales.")
     start_month = fiscal_start_month()
     form = ForecastFilterForm(request.GET)
@@ -128,7 +137,7 @@ def forecast(request: AuthenticatedHttpRequest) -> HttpResponse:
         "trend_weeks": [p.week for p in trend[0].weeks] if trend else [],
         "is_past": period.end <= current_quarter(start_month).start,
         "chart": selectors.quarter_chart(rollup, trend),
-        "can_adjust": services.can_manage_quotas(user),
+        "can_adjust": is_manager_or_admin(user),
         "query": request.GET.urlencode(),
         "node_param": _node_param(node),
     }
@@ -148,7 +157,7 @@ def _node_param(node: selectors.Node) -> str:
 def adjust_commit(request: AuthenticatedHttpRequest) -> HttpResponse:
     """GET: the adjustment form for a row (htmx). POST: save; errors re-render with 422."""
     user = request.user
-    if not services.can_manage_quotas(user):
+    if not is_manager_or_admin(user):
         raise Http404
     data = request.POST if request.method == "POST" else request.GET
     form = AdjustmentForm(data)
@@ -166,8 +175,7 @@ def adjust_commit(request: AuthenticatedHttpRequest) -> HttpResponse:
             team=subject_team,
         )
     except ValidationError as exc:
-        for field, errors in exc.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        add_validation_error(form, exc)
         return render(request, "forecasting/_adjust_form.html", {"form": form}, status=422)
     messages.success(request, "Commit adjustment saved.")
     return HttpResponseClientRefresh()
@@ -233,10 +241,10 @@ def _quota_grid(viewer: User, period: Period) -> dict[str, Any]:
 
 @login_required
 @vary_on_headers("HX-Request")
-def quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
+def quotas(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """The quota grid for a quarter (managers: their subtree; admins: everyone)."""
     user = request.user
-    if not services.can_manage_quotas(user):
+    if not is_manager_or_admin(user):
         raise Http404
     start_month = fiscal_start_month()
     form = ForecastFilterForm(request.GET)
@@ -268,7 +276,7 @@ def quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
 def quota_cell(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Save one quota cell (htmx); re-render the grid body so team sums update."""
     user = request.user
-    if not services.can_manage_quotas(user):
+    if not is_manager_or_admin(user):
         raise Http404
     form = QuotaCellForm(request.POST)
     if not form.is_valid():
@@ -286,8 +294,6 @@ def quota_cell(request: AuthenticatedHttpRequest) -> HttpResponse:
         )
     except ValidationError as exc:
         error = "; ".join(exc.messages)
-    from forecasting.periods import parse_period
-
     try:
         period = parse_period(form.cleaned_data["period"], start_month, allow_month=False)
     except ValidationError:
@@ -301,7 +307,7 @@ def quota_cell(request: AuthenticatedHttpRequest) -> HttpResponse:
 def import_quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
     """CSV import of quotas: all rows or none, every error listed."""
     user = request.user
-    if not services.can_manage_quotas(user):
+    if not is_manager_or_admin(user):
         raise Http404
     form = QuotaImportForm(request.POST, request.FILES)
     if form.is_valid():
@@ -317,7 +323,7 @@ def import_quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
                     request, f"Quotas imported: {result.created} new, {result.updated} updated."
                 )
     else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, " ".join(str(e) for errs in form.errors.values() for e in errs))
     period = request.POST.get("period", "")
     return redirect(reverse("forecasting:quotas") + (f"?period={quote(period)}" if period else ""))
 
@@ -327,7 +333,7 @@ def import_quotas(request: AuthenticatedHttpRequest) -> HttpResponse:
 def fiscal_year(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Admins set the fiscal year's first month."""
     user = request.user
-    if not user.is_admin:
+    if not is_admin(user):
         raise Http404
     try:
         month = services.set_fiscal_year_start(by=user, month=request.POST.get("month", ""))
@@ -357,7 +363,7 @@ def _report_filters(
 REPORT_EXPORTS = ("funnel", "win_rates", "time_in_stage", "conversion", "lost_reasons", "activity")
 
 
-def _report_csv(name: str, report: dict[str, Any], label: str) -> HttpResponse:
+def _report_csv(name: str, report: dict[str, Any], label: str) -> HttpResponseBase:
     if name == "funnel":
         header = ["source", "leads", "mql", "srl", "sql", "won", "mql_to_srl", "srl_to_sql"]
         rows = [
@@ -402,7 +408,7 @@ def _report_csv(name: str, report: dict[str, Any], label: str) -> HttpResponse:
 
 
 @login_required
-def reports(request: AuthenticatedHttpRequest) -> HttpResponse:
+def reports(request: AuthenticatedHttpRequest) -> HttpResponseBase:
     """Pipeline metrics for the viewer's scope."""
     user = request.user
     form = ReportFilterForm(request.GET)

@@ -26,13 +26,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from crm.audit import record_many
 from crm.bulk import insert_rows
 from crm.models import Activity, Notification, OrgSettings, User
+from crm.services import notify_many
 from leads.models import AssignmentLog, AssignmentRule, Lead
 
 BATCH_SIZE = 1000
@@ -61,6 +62,7 @@ def enqueue_assignment(*, lead_ids: list[int]) -> None:
     ids = list(lead_ids)
     if not ids:
         return
+    # A real cycle: leads.tasks imports this module to run the routing it enqueues.
     from leads.tasks import assign_leads_task
 
     assign_leads_task.delay_on_commit(ids)
@@ -159,11 +161,11 @@ def _fallback(rules: list[AssignmentRule]) -> AssignmentRule | None:
 def _pools(rules: list[AssignmentRule]) -> dict[int, list[User]]:
     """Each rule's candidate reps (active reps of the target team's subtree, or the listed
     reps), in one query. Availability, caps and loads are read later, under the lock."""
-    paths = {rule.pk: rule.target_team.path for rule in rules if rule.target_team_id}
+    paths = {rule.pk: rule.target_team.path for rule in rules if rule.target_team is not None}
     listed = {rule.pk: {user.pk for user in rule.target_reps.all()} for rule in rules}
     condition = Q(pk__in=set().union(*listed.values())) if listed else Q(pk__in=[])
-    for path in set(paths.values()):
-        condition |= Q(team__path__startswith=path, role=User.Role.REP)
+    for team_path in set(paths.values()):
+        condition |= Q(team__path__startswith=team_path, role=User.Role.REP)
     users = list(User.objects.filter(condition, is_active=True).select_related("team"))
     pools: dict[int, list[User]] = {}
     for rule in rules:
@@ -267,8 +269,9 @@ def _managers_to_notify(plans: list[Plan], pools: dict[int, list[User]]) -> dict
     for item in plans:
         rule = item.rule
         managers: set[int] = set()
-        if rule is not None and rule.target_team_id and rule.target_team.manager_id:
-            managers.add(rule.target_team.manager_id)
+        team = rule.target_team if rule is not None else None  # select_related: no query
+        if team is not None and team.manager_id:
+            managers.add(team.manager_id)
         elif rule is not None:
             managers = {
                 user.team.manager_id
@@ -299,16 +302,13 @@ def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -
     """Phase 1 (inside the rule locks): record the decisions — owner + `assigned_at`, the
     assignment log with its why, the rotation cursors — and flag leads nobody could take (their
     manager told once). Only what caps and rotation depend on; returns the assigned ids."""
-    from crm.audit import record_many
-    from crm.services import notify_many
-
-    assigned = [item for item in plans if item.rep is not None]
+    assigned = [(item, item.rep.pk) for item in plans if item.rep is not None]
     if assigned:
         by_rep: dict[int, list[int]] = defaultdict(list)
-        for item in assigned:
-            by_rep[item.rep.pk].append(item.lead.pk)
+        for item, rep_id in assigned:
+            by_rep[rep_id].append(item.lead.pk)
         # One UPDATE for the batch; one WHEN per rep (not per lead) keeps it cheap to build.
-        Lead.objects.filter(pk__in=[item.lead.pk for item in assigned]).update(
+        Lead.objects.filter(pk__in=[item.lead.pk for item, _ in assigned]).update(
             owner_id=Case(
                 *(When(pk__in=ids, then=Value(rep_id)) for rep_id, ids in by_rep.items()),
                 output_field=BigIntegerField(),
@@ -324,28 +324,28 @@ def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -
                     "lead_id": item.lead.pk,
                     "rule_id": item.rule.pk if item.rule else None,
                     "rule_name": item.rule.name if item.rule else "",
-                    "rep_id": item.rep.pk,
+                    "rep_id": rep_id,
                     "why": item.why,
                     "at": now,
                 }
-                for item in assigned
+                for item, rep_id in assigned
             ],
         )
         record_many(
             actor=None,
             action="lead.assign",
             model=Lead,
-            ids=[item.lead.pk for item in assigned],
+            ids=[item.lead.pk for item, _ in assigned],
             changes_for={
                 item.lead.pk: {
-                    "owner_id": [None, item.rep.pk],
+                    "owner_id": [None, rep_id],
                     "rule": item.rule.name if item.rule else "",
                     "why": item.why,
                 }
-                for item in assigned
+                for item, rep_id in assigned
             },
         )
-        cursors = {item.rule.pk: item.rep.pk for item in assigned if item.rule is not None}
+        cursors = {item.rule.pk: rep_id for item, rep_id in assigned if item.rule is not None}
         AssignmentRule.objects.bulk_update(
             [AssignmentRule(pk=rule_id, last_assigned_id=rep) for rule_id, rep in cursors.items()],
             ["last_assigned"],
@@ -368,7 +368,7 @@ def _decide(plans: list[Plan], *, pools: dict[int, list[User]], now: datetime) -
                 )
             )
         notify_many(rows)
-    return [item.lead.pk for item in assigned]
+    return [item.lead.pk for item, _ in assigned]
 
 
 def _assigned_but_unfinished() -> QuerySet[Lead]:
@@ -391,7 +391,7 @@ def finish_assignments(*, lead_ids: list[int], sla_minutes: int) -> int:
     still in MQL, and only the leads it moved get a task and a notification, so running this
     twice (a retry, the recovery sweep) creates nothing twice.
     """
-    from crm.services import notify_many
+    # A real cycle: leads.services hands new MQLs to `enqueue_assignment`; routing loads last.
     from leads.services import transition_leads
 
     moved = transition_leads(lead_ids=lead_ids, to=Lead.Lifecycle.SRL, by=None, notify_owner=False)
@@ -415,6 +415,7 @@ def finish_assignments(*, lead_ids: list[int], sla_minutes: int) -> int:
     for pk, first_name, last_name, email, assigned_at, owner_id, remind_before in leads:
         label = f"{first_name} {last_name}".strip() or email  # as str(Lead)
         by_rep[owner_id].append((pk, label))
+        assert assigned_at is not None  # phase 1 stamped it on every lead it routed
         due_at = assigned_at + timedelta(minutes=sla_minutes)
         remind_at = due_at - timedelta(minutes=remind_before)
         rows.append(
@@ -542,39 +543,3 @@ def unassignable_count() -> int:
     return Lead.objects.filter(
         stage=Lead.Lifecycle.MQL, owner__isnull=True, unassignable_at__isnull=False
     ).count()
-
-
-@transaction.atomic
-def save_rule(*, rule: AssignmentRule, reps: Iterable[User] | None = None) -> AssignmentRule:
-    """Create or update a rule and its rep list. A rule needs exactly one kind of target (a
-    team or reps) unless it is inactive; ranges must be ordered; one fallback at most."""
-    reps = list(reps) if reps is not None else list(rule.target_reps.all()) if rule.pk else []
-    if rule.is_active and bool(rule.target_team_id) == bool(reps):
-        raise ValidationError({"target_team": "Choose a team or a list of reps (one of the two)."})
-    if rule.is_fallback:
-        others = AssignmentRule.objects.filter(is_fallback=True).exclude(pk=rule.pk)
-        if others.exists():
-            raise ValidationError({"is_fallback": f"“{others.first()}” is already the fallback."})
-    rule.full_clean(validate_constraints=False)
-    for low, high in (("employee_min", "employee_max"), ("score_min", "score_max")):
-        low_value, high_value = getattr(rule, low), getattr(rule, high)
-        if low_value is not None and high_value is not None and low_value > high_value:
-            raise ValidationError({high: "The upper bound is below the lower bound."})
-    rule.save()
-    rule.target_reps.set(reps)
-    return rule
-
-
-@transaction.atomic
-def delete_rule(*, rule: AssignmentRule) -> None:
-    """Delete a rule; its log rows keep the rule's name."""
-    rule.delete()
-
-
-def active_rules_for_page() -> list[AssignmentRule]:
-    """Every rule (active or not) for the settings page, in the order routing tries them."""
-    return list(
-        AssignmentRule.objects.select_related("target_team", "last_assigned")
-        .prefetch_related("target_reps")
-        .order_by("-is_active", "is_fallback", "priority", "pk")
-    )

@@ -1,4 +1,5 @@
-"""Settings → Routing & follow-up (mounted at /settings/routing/)."""
+"""Settings → Lead routing (mounted at /settings/routing/; the Follow-up page under the same
+prefix is pipeline's: pipeline/stale_urls.py)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,4 @@ urlpatterns = [
     path("rules/<int:pk>/delete/", views.rule_delete, name="rule_delete"),
     path("rules/<int:pk>/dry-run/", views.dry_run, name="rule_dry_run"),
     path("dry-run/", views.dry_run, name="dry_run"),
-    path("follow-up/", views.sweep_settings, name="sweeps"),
-    path("deals/<int:pk>/reopen/", views.reopen_deal, name="reopen_deal"),
 ]

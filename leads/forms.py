@@ -11,6 +11,7 @@ from leads import selectors, services
 from leads.csv_import import FIELD_CHOICES
 from leads.models import Lead, LeadReason
 from pipeline.models import Opportunity, Pipeline
+from pipeline.selectors import default_pipeline
 
 
 def style(form: forms.Form, *, small: bool = False) -> None:
@@ -139,7 +140,7 @@ class ConvertForm(StyledForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        default = Pipeline.objects.filter(is_default=True, is_archived=False).first()
+        default = default_pipeline()
         if default is not None:
             self.fields["pipeline"].initial = default.pk
 

@@ -15,9 +15,13 @@ from django.db import transaction
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
+from crm.audit import diff, record, record_many
 from crm.models import Activity, Notification, OrgSettings, User
+from crm.selectors import escalation_managers
+from crm.services import notify_many
 from leads.assignment import FIRST_CONTACT_SUBJECT
 from leads.models import Lead, LeadReason
+from leads.services import transition_leads
 
 ZOMBIE_REASON = "No engagement"
 SWEEP_BATCH = 500
@@ -71,10 +75,6 @@ def check_first_contact_sla(*, now: datetime, batch_size: int = SWEEP_BATCH) -> 
     after the escalation delay, the owner's team manager. Each happens once per lead: the
     `sla_alerted_at` / `sla_escalated_at` stamps are the claims. Both are audited per lead as
     the system ("lead.sla_breach" / "lead.sla_escalate", with who was told)."""
-    from crm.audit import record_many
-    from crm.selectors import escalation_managers
-    from crm.services import notify_many
-
     org = OrgSettings.load()
     managers = escalation_managers()
     sla = timedelta(minutes=org.first_contact_sla_minutes)
@@ -160,8 +160,6 @@ def zombie_leads(*, now: datetime, days: int) -> QuerySet[Lead]:
 def recycle_zombie_leads(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Recycle zombie leads with reason "No engagement" through `transition_leads` (logged,
     owners notified). Claimed in SKIP LOCKED batches: concurrent sweeps split the work."""
-    from leads.services import transition_leads
-
     days = OrgSettings.load().zombie_lead_days
     LeadReason.objects.get_or_create(kind=LeadReason.Kind.RECYCLE, label=ZOMBIE_REASON)
     recycled = 0
@@ -254,8 +252,6 @@ SWEEP_SETTING_FIELDS = (
 def update_sweep_settings(*, values: dict[str, int | None], by: User | None) -> OrgSettings:
     """Save the SLA / stale / zombie settings (validated; nothing saved on a bad value).
     A change is audited as "org_settings.update" (field: [old, new])."""
-    from crm.audit import diff, record
-
     unknown = set(values) - set(SWEEP_SETTING_FIELDS)
     if unknown:
         raise ValueError(f"not a sweep setting: {sorted(unknown)}")

@@ -10,9 +10,6 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils import timezone
 
-# The stale-deal tasks live in pipeline/stale_tasks.py (pipeline/tasks.py belongs to the board);
-# importing them here registers them with Celery's autodiscovery of `<app>.tasks`.
-import pipeline.stale_tasks  # noqa: F401
 from crm.services import job_run
 from leads import assignment, services, sweeps
 

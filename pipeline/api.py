@@ -250,7 +250,7 @@ class OpportunityViewSet(
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
-            moved = services.move_opportunity(
+            result = services.move_opportunity(
                 opportunity=opportunity,
                 to_stage=values["stage"],
                 expected_version=values["version"],
@@ -260,8 +260,7 @@ class OpportunityViewSet(
             )
         except services.StaleOpportunity as error:
             return self._conflict(error)
-        body = dict(OpportunitySerializer(moved).data)
-        warning = getattr(moved, "wip_warning", None)
-        if warning:
-            body["warnings"] = [warning]
+        body = dict(OpportunitySerializer(result.opportunity).data)
+        if result.warnings:
+            body["warnings"] = list(result.warnings)
         return Response(body)

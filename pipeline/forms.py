@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 
-from crm.models import Account, Activity, User, users_visible_to
+from crm.models import Account, Activity, OrgSettings, User, users_visible_to
+from leads.sweeps import SWEEP_SETTING_FIELDS
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
 from pipeline.selectors import BoardFilters
 
@@ -172,3 +173,23 @@ class StageForm(forms.ModelForm):
 class LostReasonForm(BootstrapForm):
     label = forms.CharField(max_length=100)
     is_active = forms.BooleanField(required=False, initial=True, label="Offered")
+
+
+class FollowUpSettingsForm(forms.ModelForm):
+    """The Follow-up page's organisation settings: speed-to-lead SLA, stale deals, zombie
+    leads. Saved together by `leads.sweeps.update_sweep_settings` (one audit entry)."""
+
+    class Meta:
+        model = OrgSettings
+        fields = list(SWEEP_SETTING_FIELDS)
+        labels = {
+            "first_contact_sla_minutes": "First-contact SLA (minutes)",
+            "sla_escalation_minutes": "Escalate to the manager after (minutes past the SLA)",
+            "stale_escalate_after_days": "Escalate a stale deal after (days)",
+            "stale_auto_close_after_days": "Auto-close a stale deal after (days; empty = never)",
+            "zombie_lead_days": "Recycle MQL leads without engagement after (days)",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        bootstrap(self)

@@ -205,6 +205,7 @@ def run(org: DemoOrg) -> dict[str, int]:
                 )
             )
             previous = stage
+        assert deal.account is not None  # every demo deal has an account
         activities.append(
             Activity(
                 kind=rng.choice([Activity.Kind.CALL, Activity.Kind.EMAIL, Activity.Kind.MEETING]),
@@ -232,7 +233,10 @@ def run(org: DemoOrg) -> dict[str, int]:
     StageChange.objects.bulk_create(changes, batch_size=1000)
     created_activities = Activity.objects.bulk_create(activities, batch_size=1000)
     for activity in created_activities:  # created_at is auto_now_add: back-date it
-        activity.created_at = activity.done_at or activity.due_at - timedelta(days=3)
+        if activity.done_at is not None:  # a logged touch
+            activity.created_at = activity.done_at
+        elif activity.due_at is not None:  # a task, created a few days before it is due
+            activity.created_at = activity.due_at - timedelta(days=3)
     Activity.objects.bulk_update(created_activities, ["created_at"], batch_size=1000)
     return {
         "pipelines": 2,

@@ -16,7 +16,6 @@ from django.db.models import (
     BigIntegerField,
     Case,
     Exists,
-    F,
     FloatField,
     Max,
     OuterRef,
@@ -30,10 +29,13 @@ from django.utils import timezone
 
 from crm.audit import record_many
 from crm.models import Activity, Notification, OrgSettings, User
+from crm.selectors import escalation_managers
+from crm.services import notify_many
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Stage, StageChange
-from pipeline.services import POSITION_STEP, move_opportunity
+from pipeline.services import POSITION_STEP, move_opportunity, stage_change_for, stage_updates
 
 STALE_REASON = "Stale — no activity"
+AUTO_CLOSE_NOTE = "Closed automatically by the stale-deal sweep."
 SWEEP_BATCH = 500
 
 
@@ -63,8 +65,6 @@ def flag_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) ->
     back to life, each audited by the system ("opportunity.stale_flag" / "…stale_clear").
     Batches are claimed with SKIP LOCKED; the flag is the once-only claim.
     A few queries per rotting stage and batch (stages are few), never per deal."""
-    from crm.services import notify_many
-
     counts = {"flagged": 0, "revived": 0}
     stages = _open_rotting_stages()
     for stage in stages:
@@ -147,9 +147,6 @@ def _unflag_revived(*, stages: list[Stage], now: datetime, batch_size: int) -> i
 def escalate_stale_opportunities(*, now: datetime, batch_size: int = SWEEP_BATCH) -> dict[str, int]:
     """Tell the owner's team manager about deals stale for `stale_escalate_after_days`, once
     (the `stale_escalated_at` stamp is the claim); audited as "opportunity.stale_escalate"."""
-    from crm.selectors import escalation_managers
-    from crm.services import notify_many
-
     days = OrgSettings.load().stale_escalate_after_days
     managers = escalation_managers()
     escalated = 0
@@ -256,7 +253,12 @@ def _close_as_lost(
     deals: list[Opportunity], *, lost: dict[int, Stage], reason: LostReason, now: datetime
 ) -> None:
     """Move locked open deals to their pipeline's lost stage: one UPDATE, one StageChange
-    INSERT, one audit INSERT. Cards go to the end of the lost column in pk order."""
+    INSERT, one audit INSERT. Cards go to the end of the lost column in pk order.
+
+    The columns come from `stage_updates`, as for a move by hand; lost stages differ in nothing
+    but the stage itself, so one set of updates serves every pipeline, with the stage (and the
+    position) picked per deal in SQL.
+    """
     if not deals:
         return
     ends = dict(
@@ -271,38 +273,21 @@ def _close_as_lost(
         stage_id = lost[deal.pipeline_id].pk
         ends[stage_id] = (ends.get(stage_id) or 0) + POSITION_STEP
         positions[deal.pk] = ends[stage_id]
-    Opportunity.objects.filter(pk__in=list(positions)).update(
-        stage_id=Case(
-            *(When(pipeline_id=pipeline_id, then=Value(s.pk)) for pipeline_id, s in lost.items()),
-            output_field=BigIntegerField(),
-        ),
-        position=Case(
-            *(When(pk=pk, then=Value(position)) for pk, position in positions.items()),
-            output_field=FloatField(),
-        ),
-        version=F("version") + 1,
-        stage_entered_at=now,
-        updated_at=now,
-        is_stale=False,
-        stale_since=None,
-        stale_escalated_at=None,
-        closed_at=now,
-        won_at=None,
-        lost_reason=reason,
-        lost_note="Closed automatically by the stale-deal sweep.",
-        forecast_category=ForecastCategory.OMITTED,
-        forecast_category_overridden=False,
+    updates = stage_updates(
+        to_stage=next(iter(lost.values())), now=now, lost_reason=reason, lost_note=AUTO_CLOSE_NOTE
     )
+    updates["stage"] = Case(
+        *(When(pipeline_id=pipeline_id, then=Value(s.pk)) for pipeline_id, s in lost.items()),
+        output_field=BigIntegerField(),
+    )
+    updates["position"] = Case(
+        *(When(pk=pk, then=Value(position)) for pk, position in positions.items()),
+        output_field=FloatField(),
+    )
+    Opportunity.objects.filter(pk__in=list(positions)).update(**updates)
     StageChange.objects.bulk_create(
-        StageChange(
-            opportunity_id=deal.pk,
-            from_stage_id=deal.stage_id,
-            to_stage=lost[deal.pipeline_id],
-            changed_by=None,
-            changed_at=now,
-            amount=deal.amount,
-            seconds_in_from_stage=max(0, int((now - deal.stage_entered_at).total_seconds())),
-            reason=STALE_REASON,
+        stage_change_for(
+            deal, to_stage=lost[deal.pipeline_id], by=None, now=now, reason=STALE_REASON
         )
         for deal in deals
     )
@@ -379,7 +364,7 @@ def reopen_opportunity(*, opportunity: Opportunity, by: User | None) -> Opportun
             "stage": [opportunity.stage.name, last.from_stage.name],
             "lost_reason": [STALE_REASON, None],
         },
-    )
+    ).opportunity
     Opportunity.objects.filter(pk=moved.pk).update(last_activity_at=timezone.now())
     moved.refresh_from_db()
     return moved

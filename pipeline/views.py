@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -13,8 +13,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from crm import services as crm_services
+from crm.forms import add_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import Account, Activity, User, users_visible_to
+from crm.permissions import is_manager_or_admin, require
 from pipeline import selectors, services
 from pipeline.forms import (
     ActivityForm,
@@ -27,16 +29,6 @@ from pipeline.forms import (
     StageForm,
 )
 from pipeline.models import LostReason, Opportunity, Pipeline, Stage
-
-
-def _form_errors(form: object, error: ValidationError) -> None:
-    """Put a service's ValidationError on the form (unknown fields become non-field errors)."""
-    fields = getattr(form, "fields", {})
-    if hasattr(error, "error_dict"):
-        for name, errs in error.message_dict.items():
-            form.add_error(name if name in fields else None, errs)  # type: ignore[attr-defined]
-    else:
-        form.add_error(None, error.messages)  # type: ignore[attr-defined]
 
 
 def _filter_params(request: AuthenticatedHttpRequest) -> str:
@@ -169,7 +161,7 @@ def move_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     if via == "menu" and data["stage"].pk != opportunity.stage_id:
         position = services.top_position(data["stage"])
     try:
-        moved = services.move_opportunity(
+        result = services.move_opportunity(
             opportunity=opportunity,
             to_stage=data["stage"],
             expected_version=data["version"],
@@ -190,9 +182,9 @@ def move_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         )
     except ValidationError as error:
         return _reply_refused(request, opportunity, stages, " ".join(error.messages), status=422)
-    warning = getattr(moved, "wip_warning", None)
+    moved = result.opportunity
     if not request.htmx:
-        if warning:
+        for warning in result.warnings:
             messages.warning(request, warning)
         return redirect("pipeline:opportunity", pk=moved.pk)
     if moved.stage.kind == Stage.Kind.WON:
@@ -200,7 +192,7 @@ def move_card(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     elif moved.stage.kind == Stage.Kind.LOST:
         message, level = f"“{moved.name}” marked lost.", "secondary"
     else:
-        message, level = warning or "", "warning"
+        message, level = " ".join(result.warnings), "warning"
     return _moved_response(
         request,
         opportunity_pk=moved.pk,
@@ -267,7 +259,7 @@ def opportunity_new(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
                 next_step_date=data["next_step_date"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"Deal “{deal.name}” created.")
             return redirect("pipeline:board", pk=pipeline.pk)
@@ -316,7 +308,7 @@ def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
                 status=409,
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, "Deal saved.")
             return redirect("pipeline:opportunity", pk=pk)
@@ -340,7 +332,7 @@ def opportunity_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
                 by=request.user, opportunity=opportunity, **form.cleaned_data
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, "Logged.")
             return redirect("pipeline:opportunity", pk=pk)
@@ -408,14 +400,12 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 # --- Settings: pipelines, stages, lost reasons ---------------------------------------------
 
 
-def _require_manager(request: AuthenticatedHttpRequest) -> None:
-    if not (request.user.is_admin or request.user.is_manager):
-        raise PermissionDenied("Only managers and admins configure pipelines.")
+PIPELINE_SETTINGS = "Only managers and admins configure pipelines."
 
 
 @require_http_methods(["GET", "POST"])
 def pipeline_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_manager(request)
+    require(is_manager_or_admin(request.user), PIPELINE_SETTINGS)
     form = PipelineForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -425,7 +415,7 @@ def pipeline_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
                 is_default=form.cleaned_data["is_default"],
             )
         except ValidationError as error:
-            _form_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"Pipeline “{pipeline.name}” created: add its stages.")
             return redirect("pipeline:settings_pipeline", pk=pipeline.pk)
@@ -470,7 +460,7 @@ def _pipeline_page(
 
 @require_http_methods(["GET", "POST"])
 def pipeline_settings_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    _require_manager(request)
+    require(is_manager_or_admin(request.user), PIPELINE_SETTINGS)
     pipeline = get_object_or_404(Pipeline, pk=pk)
     if request.method == "GET":
         return _pipeline_page(request, pipeline)
@@ -499,7 +489,7 @@ def pipeline_settings_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpRe
 
 @require_POST
 def stage_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    _require_manager(request)
+    require(is_manager_or_admin(request.user), PIPELINE_SETTINGS)
     pipeline = get_object_or_404(Pipeline, pk=pk)
     form = StageForm(request.POST, prefix="new")
     if form.is_valid():
@@ -507,7 +497,7 @@ def stage_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         try:
             services.add_stage(pipeline=pipeline, by=request.user, **data)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, f"Stage “{data['name']}” added.")
             return redirect("pipeline:settings_pipeline", pk=pk)
@@ -517,7 +507,7 @@ def stage_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stage_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Save, archive, restore or delete one stage (the button pressed says which)."""
-    _require_manager(request)
+    require(is_manager_or_admin(request.user), PIPELINE_SETTINGS)
     stage = get_object_or_404(Stage.objects.select_related("pipeline"), pk=pk)
     pipeline = stage.pipeline
     action = request.POST.get("action", "save")
@@ -548,7 +538,7 @@ def stage_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def stages_reorder(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Drag-reordered stage ids from the settings page (htmx): 204 or 422 with the reason."""
-    _require_manager(request)
+    require(is_manager_or_admin(request.user), PIPELINE_SETTINGS)
     pipeline = get_object_or_404(Pipeline, pk=pk)
     try:
         ids = [int(value) for value in request.POST.getlist("stage")]
@@ -561,7 +551,7 @@ def stages_reorder(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def lost_reasons(request: AuthenticatedHttpRequest) -> HttpResponse:
-    _require_manager(request)
+    require(is_manager_or_admin(request.user), PIPELINE_SETTINGS)
     form = LostReasonForm(request.POST or None, initial={"is_active": True})
     if request.method == "POST" and form.is_valid():
         pk = request.POST.get("reason")
@@ -569,7 +559,7 @@ def lost_reasons(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             services.save_lost_reason(by=request.user, reason=reason, **form.cleaned_data)
         except ValidationError as error:
-            _form_errors(form, error)
+            add_validation_error(form, error)
         else:
             messages.success(request, "Lost reason saved.")
             return redirect("pipeline:lost_reasons")

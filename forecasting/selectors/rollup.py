@@ -18,7 +18,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
-from crm.models import Team, User
+from crm.models import Team, User, users_visible_to
 from forecasting.models import ForecastAdjustment, ForecastSnapshot, Quota, SnapshotLine
 from forecasting.periods import Period, week_start
 from pipeline.models import ForecastCategory, Opportunity, Stage
@@ -42,6 +42,7 @@ FIGURES = (
     "coverage",
 )
 OPEN, WON, LOST = Stage.Kind.OPEN, Stage.Kind.WON, Stage.Kind.LOST
+CATEGORY_KEYS = ("closed_won", "commit", "best_case", "pipeline", "omitted")
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,9 @@ class Figures:
             self.last_week_commit_forecast = (
                 self.last_week_commit_forecast or ZERO
             ) + other.last_week_commit_forecast
-            self.last_week_open_pipeline = (
-                self.last_week_open_pipeline or ZERO
-            ) + other.last_week_open_pipeline
+            self.last_week_open_pipeline = (self.last_week_open_pipeline or ZERO) + (
+                other.last_week_open_pipeline or ZERO
+            )
 
     @property
     def commit_forecast(self) -> Decimal:
@@ -151,9 +152,6 @@ class Figures:
             value = getattr(self, name)
             out[name] = str(value.quantize(CENT)) if isinstance(value, Decimal) else value
         return out
-
-
-CATEGORY_KEYS = ("closed_won", "commit", "best_case", "pipeline", "omitted")
 
 
 @dataclass
@@ -223,8 +221,6 @@ def resolve_node(viewer: User, *, team_id: int | None = None, user_id: int | Non
             raise Http404("No such team in your part of the organisation.")
         return _team_node(team)
     if user_id is not None:
-        from crm.models import users_visible_to
-
         user = users_visible_to(viewer).select_related("team").filter(pk=user_id).first()
         if user is None:
             raise Http404("No such person in your part of the organisation.")
@@ -383,6 +379,165 @@ def _baseline_open(viewer: User, node: Node, period: Period, snapshot: ForecastS
     return {r["owner_id"]: (r["commit"] or ZERO, r["open_pipeline"] or ZERO) for r in rows}
 
 
+def _subtree(node: Node) -> tuple[list[Team], list[User]]:
+    """The node's teams and people (two queries; a person node has no teams)."""
+    if node.kind == "user":
+        return [], list(User.objects.filter(pk=node.id or 0).select_related("team"))
+    teams = list(Team.objects.filter(path__startswith=node.path).order_by("path"))
+    people_qs = User.objects.select_related("team")
+    if node.kind == "team":
+        people_qs = people_qs.filter(team__path__startswith=node.path)
+    return teams, list(people_qs)
+
+
+def _owner_figures(
+    viewer: User,
+    node: Node,
+    period: Period,
+    *,
+    baseline: ForecastSnapshot | None,
+    everyone: list[User],
+) -> dict[int, Figures]:
+    """Figures per deal owner, with last week's figures from the baseline snapshot (if any)."""
+    owners = per_owner_figures(
+        viewer,
+        node,
+        period,
+        baseline_at=baseline.taken_at if baseline else None,
+        owner_ids=[p.pk for p in everyone] if node.kind == "team" else None,
+    )
+    if baseline is None:
+        return owners
+    for owner_id, (commit, open_pipeline) in _baseline_open(viewer, node, period, baseline).items():
+        fig = owners.setdefault(owner_id, Figures(last_week_commit_forecast=ZERO))
+        fig.last_week_commit_forecast = (fig.last_week_commit_forecast or ZERO) + commit
+        fig.last_week_open_pipeline = open_pipeline
+    for fig in owners.values():
+        if fig.last_week_open_pipeline is None:
+            fig.last_week_open_pipeline = ZERO
+        if fig.last_week_commit_forecast is None:
+            fig.last_week_commit_forecast = ZERO
+    return owners
+
+
+@dataclass
+class _Targets:
+    """A period's quotas and commit adjustments for a subtree, by person and by team id."""
+
+    quota_user: dict[int, Decimal] = field(default_factory=dict)
+    quota_team: dict[int, Decimal] = field(default_factory=dict)
+    adjust_user: dict[int, ForecastAdjustment] = field(default_factory=dict)
+    adjust_team: dict[int, ForecastAdjustment] = field(default_factory=dict)
+
+
+def _targets(period: Period, person_ids: set[int], team_ids: set[int]) -> _Targets:
+    """Quotas and adjustments for the subtree (two queries). A row names a person or a team
+    (a check constraint), never both."""
+    targets = _Targets()
+    subject = Q(user_id__in=person_ids) | Q(team_id__in=team_ids)
+    for q in Quota.objects.filter(period=period.label).filter(subject):
+        if q.user_id:
+            targets.quota_user[q.user_id] = q.amount
+        elif q.team_id:
+            targets.quota_team[q.team_id] = q.amount
+    for a in ForecastAdjustment.objects.filter(period=period.label).filter(subject):
+        if a.user_id:
+            targets.adjust_user[a.user_id] = a
+        elif a.team_id:
+            targets.adjust_team[a.team_id] = a
+    return targets
+
+
+def _empty_figures(baseline: ForecastSnapshot | None) -> Figures:
+    return Figures(
+        last_week_commit_forecast=ZERO if baseline else None,
+        last_week_open_pipeline=ZERO if baseline else None,
+    )
+
+
+def _person_figures(
+    people: list[User],
+    owners: dict[int, Figures],
+    targets: _Targets,
+    baseline: ForecastSnapshot | None,
+) -> dict[int, Figures]:
+    """Each person's own figures, quota and (adjusted) commit."""
+    person_fig: dict[int, Figures] = {}
+    for person in people:
+        fig = owners.get(person.pk) or _empty_figures(baseline)
+        fig.quota = targets.quota_user.get(person.pk, ZERO)
+        adjustment = targets.adjust_user.get(person.pk)
+        fig.adjustment = adjustment
+        fig.adjusted_commit = adjustment.amount if adjustment else fig.commit
+        person_fig[person.pk] = fig
+    return person_fig
+
+
+def _team_figures(
+    teams: list[Team],
+    people: list[User],
+    person_fig: dict[int, Figures],
+    targets: _Targets,
+    baseline: ForecastSnapshot | None,
+) -> dict[int, Figures]:
+    """Each team's subtree summed, bottom-up: deepest first, so every child is complete
+    before its parent. A team's quota is its own or else its children's sum; an adjustment
+    replaces the team's adjusted commit, which its parent then sums."""
+    team_fig = {t.pk: _empty_figures(baseline) for t in teams}
+    quota_sum: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    adjusted_sum: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for person in people:
+        if person.team_id is not None and person.team_id in team_fig:
+            fig = person_fig[person.pk]
+            team_fig[person.team_id].add(fig)
+            quota_sum[person.team_id] += fig.quota
+            adjusted_sum[person.team_id] += fig.adjusted_commit
+    for team in sorted(teams, key=lambda t: -t.depth):
+        fig = team_fig[team.pk]
+        fig.quota = targets.quota_team.get(team.pk, quota_sum[team.pk])
+        adjustment = targets.adjust_team.get(team.pk)
+        fig.adjustment = adjustment
+        fig.adjusted_commit = adjustment.amount if adjustment else adjusted_sum[team.pk]
+        if team.parent_id is not None and team.parent_id in team_fig:
+            team_fig[team.parent_id].add(fig)
+            quota_sum[team.parent_id] += fig.quota
+            adjusted_sum[team.parent_id] += fig.adjusted_commit
+    return team_fig
+
+
+def _rows_and_total(
+    node: Node,
+    *,
+    teams: list[Team],
+    people: list[User],
+    person_fig: dict[int, Figures],
+    team_fig: dict[int, Figures],
+    baseline: ForecastSnapshot | None,
+) -> tuple[list[Row], Figures]:
+    """The node's rows (its direct sub-teams, then the people sitting directly in it, by
+    name) and its total."""
+    if node.kind == "user":
+        fig = person_fig[node.id or 0]
+        return [Row(node, fig, "user")], fig
+    rows: list[Row] = []
+    child_depth = 0 if node.kind == "org" else len(node.path) // SEGMENT
+    for team in teams:
+        if team.depth == child_depth:
+            rows.append(Row(_team_node(team), team_fig[team.pk], "team"))
+    direct_team_id = node.id if node.kind == "team" else None
+    for person in sorted(people, key=lambda p: str(p)):
+        if person.team_id == direct_team_id:
+            rows.append(Row(_user_node(person), person_fig[person.pk], "user"))
+    if node.kind == "team":
+        return rows, team_fig[node.id or 0]
+    total = _empty_figures(baseline)
+    for row in rows:
+        total.add(row.figures)
+        total.quota += row.figures.quota
+        total.adjusted_commit += row.figures.adjusted_commit
+    return rows, total
+
+
 def forecast_rollup(
     *, viewer: User, period: Period, node: Node | None = None, with_changes: bool = True
 ) -> Rollup:
@@ -396,36 +551,8 @@ def forecast_rollup(
     """
     node = node or home_node(viewer)
     baseline = baseline_snapshot() if with_changes else None
-    # The node's subtree: teams and people (two queries).
-    if node.kind == "user":
-        teams: list[Team] = []
-        everyone = list(User.objects.filter(pk=node.id).select_related("team"))
-    else:
-        teams = list(Team.objects.filter(path__startswith=node.path).order_by("path"))
-        people_qs = User.objects.select_related("team")
-        if node.kind == "team":
-            people_qs = people_qs.filter(team__path__startswith=node.path)
-        everyone = list(people_qs)
-    owners = per_owner_figures(
-        viewer,
-        node,
-        period,
-        baseline_at=baseline.taken_at if baseline else None,
-        owner_ids=[p.pk for p in everyone] if node.kind == "team" else None,
-    )
-    if baseline is not None:
-        for owner_id, (commit, open_pipeline) in _baseline_open(
-            viewer, node, period, baseline
-        ).items():
-            fig = owners.setdefault(owner_id, Figures(last_week_commit_forecast=ZERO))
-            fig.last_week_commit_forecast = (fig.last_week_commit_forecast or ZERO) + commit
-            fig.last_week_open_pipeline = open_pipeline
-        for fig in owners.values():
-            if fig.last_week_open_pipeline is None:
-                fig.last_week_open_pipeline = ZERO
-            if fig.last_week_commit_forecast is None:
-                fig.last_week_commit_forecast = ZERO
-
+    teams, everyone = _subtree(node)
+    owners = _owner_figures(viewer, node, period, baseline=baseline, everyone=everyone)
     people = [
         p
         for p in everyone
@@ -433,91 +560,17 @@ def forecast_rollup(
         or node.kind == "user"
         or (p.is_active and p.role in (User.Role.REP, User.Role.MANAGER))
     ]
-    person_ids = {p.pk for p in people}
-    team_ids = {t.pk for t in teams}
-
-    # Quotas and adjustments for the subtree (two queries).
-    quota_user: dict[int, Decimal] = {}
-    quota_team: dict[int, Decimal] = {}
-    for q in Quota.objects.filter(period=period.label).filter(
-        Q(user_id__in=person_ids) | Q(team_id__in=team_ids)
-    ):
-        if q.user_id:
-            quota_user[q.user_id] = q.amount
-        else:
-            quota_team[q.team_id] = q.amount
-    adjust_user: dict[int, ForecastAdjustment] = {}
-    adjust_team: dict[int, ForecastAdjustment] = {}
-    for a in ForecastAdjustment.objects.filter(period=period.label).filter(
-        Q(user_id__in=person_ids) | Q(team_id__in=team_ids)
-    ):
-        (adjust_user if a.user_id else adjust_team)[a.user_id or a.team_id] = a
-
-    # People's figures.
-    person_fig: dict[int, Figures] = {}
-    for person in people:
-        fig = owners.get(person.pk) or Figures(
-            last_week_commit_forecast=ZERO if baseline else None,
-            last_week_open_pipeline=ZERO if baseline else None,
-        )
-        fig.quota = quota_user.get(person.pk, ZERO)
-        adjustment = adjust_user.get(person.pk)
-        fig.adjustment = adjustment
-        fig.adjusted_commit = adjustment.amount if adjustment else fig.commit
-        person_fig[person.pk] = fig
-
-    # Teams bottom-up: deepest first, so every child is complete before its parent.
-    team_fig: dict[int, Figures] = {
-        t.pk: Figures(
-            last_week_commit_forecast=ZERO if baseline else None,
-            last_week_open_pipeline=ZERO if baseline else None,
-        )
-        for t in teams
-    }
-    team_quota_sum: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    team_adjusted_sum: dict[int, Decimal] = defaultdict(lambda: ZERO)
-    for person in people:
-        if person.team_id in team_fig:
-            fig = person_fig[person.pk]
-            team_fig[person.team_id].add(fig)
-            team_quota_sum[person.team_id] += fig.quota
-            team_adjusted_sum[person.team_id] += fig.adjusted_commit
-    for team in sorted(teams, key=lambda t: -t.depth):
-        fig = team_fig[team.pk]
-        fig.quota = quota_team.get(team.pk, team_quota_sum[team.pk])
-        adjustment = adjust_team.get(team.pk)
-        fig.adjustment = adjustment
-        fig.adjusted_commit = adjustment.amount if adjustment else team_adjusted_sum[team.pk]
-        if team.parent_id in team_fig:
-            team_fig[team.parent_id].add(fig)
-            team_quota_sum[team.parent_id] += fig.quota
-            team_adjusted_sum[team.parent_id] += fig.adjusted_commit
-
-    # The rows: direct children of the node.
-    rows: list[Row] = []
-    if node.kind == "user":
-        rows.append(Row(node, person_fig[node.id], "user"))
-        total = person_fig[node.id]
-    else:
-        child_depth = 0 if node.kind == "org" else len(node.path) // SEGMENT
-        for team in teams:
-            if team.depth == child_depth:
-                rows.append(Row(_team_node(team), team_fig[team.pk], "team"))
-        direct_team_id = node.id if node.kind == "team" else None
-        for person in sorted(people, key=lambda p: str(p)):
-            if person.team_id == direct_team_id:
-                rows.append(Row(_user_node(person), person_fig[person.pk], "user"))
-        if node.kind == "team":
-            total = team_fig[node.id]
-        else:
-            total = Figures(
-                last_week_commit_forecast=ZERO if baseline else None,
-                last_week_open_pipeline=ZERO if baseline else None,
-            )
-            for row in rows:
-                total.add(row.figures)
-                total.quota += row.figures.quota
-                total.adjusted_commit += row.figures.adjusted_commit
+    targets = _targets(period, {p.pk for p in people}, {t.pk for t in teams})
+    person_fig = _person_figures(people, owners, targets, baseline)
+    team_fig = _team_figures(teams, people, person_fig, targets, baseline)
+    rows, total = _rows_and_total(
+        node,
+        teams=teams,
+        people=people,
+        person_fig=person_fig,
+        team_fig=team_fig,
+        baseline=baseline,
+    )
     return Rollup(period, node, rows, total, baseline, breadcrumb(viewer, node))
 
 

@@ -17,7 +17,6 @@ from pipeline.selectors.board import (
     board_cards,
     card_from,
     card_source,
-    default_pipeline,
     filtered_opportunities,
     more_cards,
     pipeline_stages,
@@ -29,6 +28,7 @@ from pipeline.selectors.deals import (
     opportunity_detail,
     opportunity_for,
 )
+from pipeline.selectors.pipelines import default_pipeline
 
 __all__ = [
     "CARDS_PER_PAGE",

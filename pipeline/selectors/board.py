@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any, Protocol, cast
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
@@ -167,7 +168,48 @@ _CARD_FIELDS = (
 )
 
 
-def _card_queryset(base: QuerySet[Opportunity], now: datetime) -> QuerySet[Opportunity]:
+class _CardRow(Protocol):
+    """What a card is built from: one row of `_card_queryset`'s columns, as a raw Opportunity
+    (the SQLite path; RawQuerySet sets the annotated columns as attributes) or a `_RowProxy`
+    over a values() dict. Both read the same way; neither costs a query."""
+
+    pk: int
+    name: str
+    amount: Decimal
+    expected_close_date: date | None
+    next_step: str
+    next_step_date: date | None
+    stage_id: int
+    position: float
+    version: int
+    is_stale: bool
+    stage_entered_at: datetime
+    last_activity_at: datetime | None
+    account_id: int | None
+    owner_id: int
+    account_name: str | None
+    owner_first: str | None
+    owner_last: str | None
+    owner_username: str
+    has_overdue: bool
+
+
+class _RowProxy:
+    """Attribute access over a values() dict, so `_card` serves both raw rows and dicts."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.__dict__.update(row)
+        self.pk = row["id"]
+
+
+def _row(values: dict[str, Any]) -> _CardRow:
+    # The dict holds every `_CardRow` column (see `_card_queryset`), so the proxy has them all.
+    return cast(_CardRow, _RowProxy(values))
+
+
+def _card_queryset(
+    base: QuerySet[Opportunity], now: datetime
+) -> QuerySet[Opportunity, dict[str, Any]]:
     overdue = Activity.objects.open_tasks().filter(opportunity_id=OuterRef("pk"), due_at__lt=now)
     return base.annotate(**_CARD_VALUES, has_overdue=Exists(overdue)).values(
         *_CARD_FIELDS, *_CARD_VALUES, "has_overdue"
@@ -184,9 +226,9 @@ def _is_rotting(
     return now - since > timedelta(days=stage.rot_after_days)
 
 
-def _card(row: Opportunity, stage: Stage, now: datetime) -> Card:
-    first, last = row.owner_first or "", row.owner_last or ""  # type: ignore[attr-defined]
-    initials = (first[:1] + last[:1]).upper() or row.owner_username[:2].upper()  # type: ignore[attr-defined]
+def _card(row: _CardRow, stage: Stage, now: datetime) -> Card:
+    first, last = row.owner_first or "", row.owner_last or ""
+    initials = (first[:1] + last[:1]).upper() or row.owner_username[:2].upper()
     return Card(
         pk=row.pk,
         name=row.name,
@@ -199,11 +241,11 @@ def _card(row: Opportunity, stage: Stage, now: datetime) -> Card:
         version=row.version,
         is_stale=row.is_stale,
         is_rotting=_is_rotting(stage, row.stage_entered_at, row.last_activity_at, now),
-        has_overdue_task=bool(row.has_overdue),  # type: ignore[attr-defined]
+        has_overdue_task=bool(row.has_overdue),
         account_id=row.account_id,
-        account_name=row.account_name or "",  # type: ignore[attr-defined]
+        account_name=row.account_name or "",
         owner_id=row.owner_id,
-        owner_name=f"{first} {last}".strip() or row.owner_username,  # type: ignore[attr-defined]
+        owner_name=f"{first} {last}".strip() or row.owner_username,
         owner_initials=initials,
     )
 
@@ -220,7 +262,7 @@ def _after_q(after: str) -> Q:
 
 def _column_rows(
     *, base: QuerySet[Opportunity], stages: list[Stage], now: datetime, after: str = ""
-) -> list[Opportunity]:
+) -> list[_CardRow]:
     """Up to CARDS_PER_PAGE + 1 cards of each stage, in one statement.
 
     Each column is `WHERE stage_id = s ORDER BY position, id LIMIT n`: an index range scan on
@@ -251,8 +293,10 @@ def _column_rows(
         with connection.cursor() as cursor:
             cursor.execute(lateral, (*params, *ids))
             names = [column[0] for column in cursor.description]
-            return [_RowProxy(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]  # type: ignore[misc]
-    parts, all_params = [], []
+            rows = [_RowProxy(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
+        return cast(list[_CardRow], rows)  # every column of `_card_queryset` is in each dict
+    parts: list[str] = []
+    all_params: list[Any] = []
     for index, stage in enumerate(stages):
         qs = _card_queryset(base.filter(stage_id=stage.pk), now).order_by("position", "id")
         try:
@@ -263,13 +307,14 @@ def _column_rows(
         all_params.extend(params)
     if not parts:
         return []
-    return list(Opportunity.objects.raw(" UNION ALL ".join(parts), all_params))
+    raw = Opportunity.objects.raw(" UNION ALL ".join(parts), all_params)
+    return cast(list[_CardRow], list(raw))  # raw rows carry the annotated columns
 
 
 def _columns(
-    *, rows: list[Opportunity], headers: dict[int, StageHeader], stages: list[Stage], now: datetime
+    *, rows: list[_CardRow], headers: dict[int, StageHeader], stages: list[Stage], now: datetime
 ) -> list[Column]:
-    by_stage: dict[int, list[Opportunity]] = {s.pk: [] for s in stages}
+    by_stage: dict[int, list[_CardRow]] = {s.pk: [] for s in stages}
     for row in rows:
         by_stage[row.stage_id].append(row)
     columns = []
@@ -351,13 +396,6 @@ def board(
     )
 
 
-def default_pipeline() -> Pipeline | None:
-    """The default live pipeline (or the first live one if none is marked default)."""
-    return (
-        Pipeline.objects.filter(is_archived=False).order_by("-is_default", "order", "name").first()
-    )
-
-
 def more_cards(
     *, user: User, stage: Stage, filters: BoardFilters, after: str, now: datetime | None = None
 ) -> Column:
@@ -384,7 +422,7 @@ def card_source(*, user: User, now: datetime | None = None) -> QuerySet[Opportun
 def card_from(opportunity: Opportunity, now: datetime | None = None) -> Card:
     """A card from a deal loaded through `card_source` (its stage, account and owner cached)."""
     account, owner = opportunity.account, opportunity.owner
-    row = _RowProxy(
+    row = _row(
         {
             **{name: getattr(opportunity, name) for name in _CARD_FIELDS},
             "account_name": account.name if account else "",
@@ -394,15 +432,7 @@ def card_from(opportunity: Opportunity, now: datetime | None = None) -> Card:
             "has_overdue": getattr(opportunity, "has_overdue", False),
         }
     )
-    return _card(row, opportunity.stage, now or timezone.now())  # type: ignore[arg-type]
-
-
-class _RowProxy:
-    """Attribute access over a values() dict, so `_card` serves both raw rows and dicts."""
-
-    def __init__(self, row: dict[str, object]) -> None:
-        self.__dict__.update(row)
-        self.pk = row["id"]
+    return _card(row, opportunity.stage, now or timezone.now())
 
 
 def board_cards(
@@ -412,7 +442,7 @@ def board_cards(
     now = now or timezone.now()
     qs = _card_queryset(Opportunity.objects.visible_to(user).filter(pk__in=pks), now)
     return {
-        row["id"]: _card(_RowProxy(row), stages[row["stage_id"]], now)
+        row["id"]: _card(_row(row), stages[row["stage_id"]], now)
         for row in qs
         if row["stage_id"] in stages
     }

@@ -38,7 +38,7 @@ def test_eight_threads_moving_the_same_100_cards_lose_no_update(org):
                 try:
                     moved = services.move_opportunity(
                         opportunity=deal, to_stage=target, expected_version=deal.version, by=manager
-                    )
+                    ).opportunity
                 except services.StaleOpportunity:
                     continue
                 with lock:

@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_move_records_history_bumps_version_and_derives_category(rep):
     deal = OpportunityFactory(owner=rep)
     proposal = deal.pipeline.stages.get(name="Proposal")
-    moved = move_opportunity(opportunity=deal, to_stage=proposal, expected_version=1, by=rep)
+    moved = move_opportunity(
+        opportunity=deal, to_stage=proposal, expected_version=1, by=rep
+    ).opportunity
     assert (moved.stage, moved.version, moved.forecast_category) == (proposal, 2, "best_case")
     change = StageChange.objects.get(opportunity=deal, from_stage__isnull=False)
     assert (change.from_stage.name, change.to_stage, change.changed_by) == (
@@ -43,7 +45,7 @@ def test_lost_needs_a_reason(rep):
     reason = LostReason.objects.create(label="Price")
     moved = move_opportunity(
         opportunity=deal, to_stage=lost, expected_version=1, by=rep, lost_reason=reason
-    )
+    ).opportunity
     assert (moved.forecast_category, moved.lost_reason, moved.closed_at is not None) == (
         "omitted",
         reason,

@@ -25,9 +25,10 @@ def stage(deal, name):
 def test_allowed_move_sets_stage_version_category_and_history(rep):
     deal = OpportunityFactory(owner=rep, amount=Decimal("5000"))
     negotiation = stage(deal, "Negotiation")
-    moved = services.move_opportunity(
+    result = services.move_opportunity(
         opportunity=deal, to_stage=negotiation, expected_version=1, by=rep
     )
+    moved = result.opportunity
     assert (moved.stage, moved.version, moved.forecast_category) == (negotiation, 2, "commit")
     change = StageChange.objects.get(opportunity=deal)
     assert (change.from_stage.name, change.to_stage.name, change.changed_by, change.amount) == (
@@ -36,7 +37,7 @@ def test_allowed_move_sets_stage_version_category_and_history(rep):
         rep,
         Decimal("5000"),
     )
-    assert moved.wip_warning is None
+    assert result.warnings == ()
 
 
 def test_time_in_stage_is_recorded_on_the_move(rep):
@@ -86,7 +87,7 @@ def test_lost_with_reason_closes_and_omits(rep):
         by=rep,
         lost_reason=reason,
         lost_note="Too expensive",
-    )
+    ).opportunity
     assert (moved.forecast_category, moved.lost_reason, moved.lost_note) == (
         "omitted",
         reason,
@@ -100,13 +101,13 @@ def test_won_stamps_won_and_closed_and_reopening_clears_them(rep):
     deal = OpportunityFactory(owner=rep)
     won = services.move_opportunity(
         opportunity=deal, to_stage=stage(deal, "Closed Won"), expected_version=1, by=rep
-    )
+    ).opportunity
     assert won.forecast_category == "closed"
     assert won.won_at
     assert won.closed_at
     reopened = services.move_opportunity(
         opportunity=won, to_stage=stage(deal, "Proposal"), expected_version=2, by=rep
-    )
+    ).opportunity
     assert (reopened.won_at, reopened.closed_at, reopened.forecast_category) == (
         None,
         None,
@@ -127,7 +128,7 @@ def test_manager_may_move_a_team_members_deal(rep, manager):
     deal = OpportunityFactory(owner=rep)
     moved = services.move_opportunity(
         opportunity=deal, to_stage=stage(deal, "Proposal"), expected_version=1, by=manager
-    )
+    ).opportunity
     assert moved.stage.name == "Proposal"
 
 
@@ -137,11 +138,11 @@ def test_rep_override_of_category_survives_open_moves_but_not_closing(rep):
     assert (deal.forecast_category, deal.forecast_category_overridden) == ("commit", True)
     deal = services.move_opportunity(
         opportunity=deal, to_stage=stage(deal, "Proposal"), expected_version=2, by=rep
-    )
+    ).opportunity
     assert deal.forecast_category == "commit"
     deal = services.move_opportunity(
         opportunity=deal, to_stage=stage(deal, "Closed Won"), expected_version=3, by=rep
-    )
+    ).opportunity
     assert (deal.forecast_category, deal.forecast_category_overridden) == ("closed", False)
 
 
@@ -151,11 +152,11 @@ def test_wip_limit_warns_but_lets_the_move_through(rep):
     proposal.wip_limit = 1
     proposal.save()
     OpportunityFactory(owner=rep, pipeline=deal.pipeline, stage=proposal)
-    moved = services.move_opportunity(
+    result = services.move_opportunity(
         opportunity=deal, to_stage=proposal, expected_version=1, by=rep
     )
-    assert moved.stage == proposal
-    assert moved.wip_warning == "Proposal is over its WIP limit: 2 deals, limit 1."
+    assert result.opportunity.stage == proposal
+    assert result.warnings == ("Proposal is over its WIP limit: 2 deals, limit 1.",)
 
 
 def test_drop_between_two_cards_gets_a_position_between_them(rep):
@@ -170,7 +171,7 @@ def test_drop_between_two_cards_gets_a_position_between_them(rep):
         by=rep,
         after_id=a.pk,
         before_id=b.pk,
-    )
+    ).opportunity
     assert moved.position == 150
     order = list(Opportunity.objects.filter(stage=proposal).values_list("pk", flat=True))
     assert order == [a.pk, deal.pk, b.pk]
@@ -181,7 +182,7 @@ def test_reorder_within_a_column_writes_no_history(rep):
     other = OpportunityFactory(owner=rep, pipeline=deal.pipeline, position=100)
     moved = services.move_opportunity(
         opportunity=deal, to_stage=deal.stage, expected_version=1, by=rep, before_id=other.pk
-    )
+    ).opportunity
     assert moved.position < other.position
     assert StageChange.objects.exists() is False
 

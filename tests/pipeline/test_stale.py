@@ -6,15 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from config.celery import app
 from crm.models import JobRun, Notification, OrgSettings
 from crm.services import create_activity
 from pipeline.models import Opportunity, Stage, StageChange
 from pipeline.services import create_opportunity
 from pipeline.stale import STALE_REASON, reopen_opportunity, sweep_stale_opportunities
-from pipeline.stale_tasks import sweep_stale_opportunities_task
+from pipeline.tasks import sweep_stale_opportunities_task
 from tests.factories import PipelineFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +137,21 @@ def test_auto_close_moves_to_lost_with_the_reason_and_reopen_restores_the_stage(
 def test_sweep_task_writes_a_job_run(deal):
     with time_machine.travel(day(10), tick=False):
         sweep_stale_opportunities_task()
+    run = JobRun.objects.get(job="sweep_stale_opportunities")
+    assert (run.status, run.counts["flagged"]) == ("ok", 1)
+
+
+def test_a_message_queued_under_the_old_task_name_still_runs_the_sweep(deal):
+    # given: beat queued the sweep as "pipeline.stale_tasks…" before the task moved
+    app.loader.import_default_modules()
+    old_name = "pipeline.stale_tasks.sweep_stale_opportunities_task"
+    assert settings.CELERY_BEAT_SCHEDULE["sweep-stale-opportunities"]["task"] == (
+        "pipeline.tasks.sweep_stale_opportunities_task"
+    )
+    # when a worker receives it
+    with time_machine.travel(day(10), tick=False):
+        app.tasks[old_name].apply()
+    # then
     run = JobRun.objects.get(job="sweep_stale_opportunities")
     assert (run.status, run.counts["flagged"]) == ("ok", 1)
 
