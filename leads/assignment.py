@@ -31,8 +31,9 @@ from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from activities.models import Activity
 from crm.bulk import insert_rows
-from crm.models import Activity, Notification, OrgSettings, User
+from crm.models import Notification, OrgSettings, User
 from leads.models import AssignmentLog, AssignmentRule, Lead
 
 BATCH_SIZE = 1000

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
-from crm.models import Activity, Notification, OrgSettings, User
+from activities.models import Activity
+from crm.models import Notification, OrgSettings, User
 from leads.assignment import FIRST_CONTACT_SUBJECT
 from leads.models import Lead, LeadReason
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from django import forms
 
-from crm.models import Account, Activity, User, users_visible_to
+from accounts.models import Account
+from activities.models import Activity
+from crm.models import User, users_visible_to
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
 from pipeline.selectors import BoardFilters
 

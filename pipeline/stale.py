@@ -28,8 +28,9 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils import timezone
 
+from activities.models import Activity
 from crm.audit import record_many
-from crm.models import Activity, Notification, OrgSettings, User
+from crm.models import Notification, OrgSettings, User
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Stage, StageChange
 from pipeline.services import POSITION_STEP, move_opportunity
 

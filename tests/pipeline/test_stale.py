@@ -9,8 +9,8 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from activities.services import create_activity
 from crm.models import JobRun, Notification, OrgSettings
-from crm.services import create_activity
 from pipeline.models import Opportunity, Stage, StageChange
 from pipeline.services import create_opportunity
 from pipeline.stale import STALE_REASON, reopen_opportunity, sweep_stale_opportunities
