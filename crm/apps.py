@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models import Field, ForeignObject
 
 
 class CrmConfig(AppConfig):
@@ -9,8 +10,7 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models import Field, ForeignObject
-
+        # AppConfig modules load before the models: what imports them is imported here.
         from crm import (
             api_schema,  # noqa: F401  (registers the OpenAPI auth extension)
             registry,
