@@ -70,8 +70,8 @@ def main() -> None:
     from django.db import connections
     from django.db.models import Count
 
+    from activities.models import Activity
     from config.celery import app
-    from crm.models import Activity
     from leads.models import AssignmentLog, Lead
 
     # E-mail tasks are published after each commit, as in production, to an in-process broker

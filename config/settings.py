@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "axes",
     "crm.apps.CrmConfig",
+    "activities.apps.ActivitiesConfig",
+    "accounts.apps.AccountsConfig",
     "leads.apps.LeadsConfig",
     "pipeline.apps.PipelineConfig",
     "scoring.apps.ScoringConfig",
@@ -164,7 +166,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "options": {"expires": 55},
     },
     "send-due-reminders": {
-        "task": "crm.tasks.send_due_reminders_task",
+        "task": "activities.tasks.send_due_reminders_task",
         "schedule": 60.0,
         "options": {"expires": 55},
     },

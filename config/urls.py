@@ -26,7 +26,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("leads/", include("leads.urls")),
     path("pipeline/", include("pipeline.urls")),
-    path("accounts/", include("pipeline.account_urls")),
+    path("accounts/", include("accounts.urls")),
     path("scoring/", include("scoring.urls")),
     path("", include("forecasting.urls")),
     path("api/v1/", include("config.api_urls")),

@@ -4,8 +4,6 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from crm.models import (
-    Account,
-    Activity,
     ApiToken,
     AuditLog,
     JobRun,
@@ -52,20 +50,6 @@ class UserAdmin(BaseUserAdmin):
 class TeamAdmin(admin.ModelAdmin):
     list_display = ("name", "parent", "manager", "path")
     list_select_related = ("parent", "manager")
-
-
-@admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
-    list_display = ("name", "domain", "industry", "is_customer", "owner")
-    search_fields = ("name", "domain")
-    list_select_related = ("owner",)
-
-
-@admin.register(Activity)
-class ActivityAdmin(admin.ModelAdmin):
-    list_display = ("kind", "subject", "owner", "due_at", "done_at")
-    list_filter = ("kind",)
-    raw_id_fields = ("lead", "opportunity", "owner", "created_by")
 
 
 @admin.register(ApiToken)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from crm.middleware import client_ip
 from crm.models import ApiToken, User
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -72,8 +73,6 @@ class AuthFailureGuard:
     """
 
     def __init__(self, request: Request) -> None:
-        from crm.middleware import client_ip
-
         self.window = int(getattr(settings, "API_AUTH_FAILURE_WINDOW", 60))
         self.limit = int(getattr(settings, "API_AUTH_FAILURE_LIMIT", 10))
         now = time.time()

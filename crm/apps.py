@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.apps import AppConfig
+from django.db.models import Field, ForeignObject
 
 
 class CrmConfig(AppConfig):
@@ -9,10 +10,16 @@ class CrmConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models import Field, ForeignObject
-
-        from crm import api_schema  # noqa: F401  (registers the OpenAPI auth extension)
+        # AppConfig modules load before the models: what imports them is imported here.
+        from crm import (
+            api_schema,  # noqa: F401  (registers the OpenAPI auth extension)
+            registry,
+        )
         from crm.bulk import AnyOf
+        from crm.services_users import teams_manageable_by, users_manageable_by
 
         Field.register_lookup(AnyOf)
         ForeignObject.register_lookup(AnyOf)  # relations keep their own lookup table
+        # Users and teams have a History tab too; who may read it is who may manage them.
+        registry.register_history("users", users_manageable_by)
+        registry.register_history("teams", teams_manageable_by)

@@ -7,6 +7,8 @@ from typing import Any
 from axes.backends import AxesStandaloneBackend
 from django.http import HttpRequest
 
+from crm.middleware import client_ip
+
 
 class LockoutBackend(AxesStandaloneBackend):
     """Refuses a login while its username + IP pair is locked out (django-axes).
@@ -30,6 +32,4 @@ class LockoutBackend(AxesStandaloneBackend):
 
 def axes_client_ip(request: HttpRequest) -> str | None:
     """The same client IP the audit trail records (honours TRUSTED_PROXY_COUNT)."""
-    from crm.middleware import client_ip
-
     return client_ip(request)

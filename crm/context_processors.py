@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from crm.selectors import unread_notification_count
+
 
 def shell(request: HttpRequest) -> dict[str, object]:
     """What the app shell needs on every page: the unread count (one COUNT, only when logged in)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from crm.selectors import unread_notification_count
-
     return {"unread_notifications": unread_notification_count(user=user)}

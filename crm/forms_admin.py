@@ -11,11 +11,18 @@ from crm.models import Team, User
 from crm.services_users import time_zone_names
 
 
-class _Bootstrap:
+class _Bootstrap(forms.Form):
     """Give every widget Bootstrap's classes (templates stay loops over fields)."""
 
+    def _choose_from(self, name: str, queryset: QuerySet[Any]) -> None:
+        """Narrow a model choice field to the rows this editor may pick."""
+        field = self.fields[name]
+        if not isinstance(field, forms.ModelChoiceField):
+            raise TypeError(f"{name} is not a model choice field")
+        field.queryset = queryset
+
     def _style(self) -> None:
-        for field in self.fields.values():  # type: ignore[attr-defined]
+        for field in self.fields.values():
             widget = field.widget
             if isinstance(widget, forms.CheckboxInput):
                 widget.attrs.setdefault("class", "form-check-input")
@@ -30,7 +37,7 @@ class TeamChoiceField(forms.ModelChoiceField):
         return f"{'— ' * obj.depth}{obj.name}"
 
 
-class UserCreateForm(_Bootstrap, forms.Form):
+class UserCreateForm(_Bootstrap):
     username = forms.CharField(max_length=150)
     email = forms.EmailField(required=False)
     first_name = forms.CharField(max_length=150, required=False)
@@ -47,11 +54,11 @@ class UserCreateForm(_Bootstrap, forms.Form):
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
+        self._choose_from("team", teams)
         self._style()
 
 
-class UserEditForm(_Bootstrap, forms.Form):
+class UserEditForm(_Bootstrap):
     email = forms.EmailField(required=False)
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
@@ -62,20 +69,20 @@ class UserEditForm(_Bootstrap, forms.Form):
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
+        self._choose_from("team", teams)
         self._style()
 
 
-class MoveUserForm(_Bootstrap, forms.Form):
+class MoveUserForm(_Bootstrap):
     team = TeamChoiceField(queryset=Team.objects.none())
 
     def __init__(self, *args: Any, teams: QuerySet[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["team"].queryset = teams
+        self._choose_from("team", teams)
         self._style()
 
 
-class ReassignForm(_Bootstrap, forms.Form):
+class ReassignForm(_Bootstrap):
     """Either round-robin over the team (no user) or everything to one user."""
 
     to_user = forms.ModelChoiceField(
@@ -84,11 +91,11 @@ class ReassignForm(_Bootstrap, forms.Form):
 
     def __init__(self, *args: Any, users: QuerySet[User], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_user"].queryset = users
+        self._choose_from("to_user", users)
         self._style()
 
 
-class TeamForm(_Bootstrap, forms.Form):
+class TeamForm(_Bootstrap):
     name = forms.CharField(max_length=120)
     parent = TeamChoiceField(queryset=Team.objects.none(), required=False)
     manager = forms.ModelChoiceField(queryset=User.objects.none(), required=False)
@@ -97,12 +104,12 @@ class TeamForm(_Bootstrap, forms.Form):
         self, *args: Any, teams: QuerySet[Team], managers: QuerySet[User], **kwargs: Any
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["parent"].queryset = teams
-        self.fields["manager"].queryset = managers
+        self._choose_from("parent", teams)
+        self._choose_from("manager", managers)
         self._style()
 
 
-class ProfileForm(_Bootstrap, forms.Form):
+class ProfileForm(_Bootstrap):
     first_name = forms.CharField(max_length=150, required=False)
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(required=False)
@@ -114,13 +121,15 @@ class ProfileForm(_Bootstrap, forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = [("", "Server default (UTC)")] + [
-            (name, name) for name in time_zone_names()
-        ]
+        time_zone = self.fields["time_zone"]
+        if isinstance(time_zone, forms.ChoiceField):  # declared above
+            time_zone.choices = [("", "Server default (UTC)")] + [
+                (name, name) for name in time_zone_names()
+            ]
         self._style()
 
 
-class AuditFilterForm(_Bootstrap, forms.Form):
+class AuditFilterForm(_Bootstrap):
     actor = forms.ModelChoiceField(queryset=User.objects.all(), required=False)
     action = forms.CharField(max_length=64, required=False)
     target_type = forms.CharField(max_length=100, required=False, label="Record type")

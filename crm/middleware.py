@@ -13,10 +13,13 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import middleware
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
+
+from crm.audit import new_request_id, request_context
 
 
 class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
@@ -37,8 +40,6 @@ class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
 def client_ip(request: HttpRequest) -> str | None:
     """The client's address. Behind `TRUSTED_PROXY_COUNT` proxies, the address the outermost
     trusted proxy saw (X-Forwarded-For read from the right, so clients cannot spoof it)."""
-    from django.conf import settings
-
     proxies = getattr(settings, "TRUSTED_PROXY_COUNT", 0)
     if proxies:
         hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
@@ -59,8 +60,6 @@ class AuditContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from crm.audit import new_request_id, request_context
-
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
         with request_context(request_id=request_id, ip_address=client_ip(request)):
@@ -104,8 +103,6 @@ class ContentSecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from django.conf import settings
-
         response = self.get_response(request)
         policy = getattr(settings, "CONTENT_SECURITY_POLICY", "")
         if policy and "Content-Security-Policy" not in response:
@@ -125,8 +122,6 @@ class RequestSizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from django.conf import settings
-
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -1,4 +1,4 @@
-"""Core models: users and the team tree, accounts, activities, notifications, tokens, job runs.
+"""Core models: users and the team tree, notifications, tokens, job runs, settings, the audit log.
 
 The visibility scope lives here (`scope_q`): every app's `visible_to(user)` is built from it.
 """
@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractUser, UserManager
+from django.contrib.auth.models import AbstractUser
 from django.contrib.contenttypes.fields import GenericForeignKey
 from django.contrib.contenttypes.models import ContentType
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -73,7 +73,7 @@ class Team(TimeStampedModel):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args: object, **kwargs: object) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         # The path needs the pk, so a new team is saved twice; moving a team rewrites its
         # descendants' paths in one UPDATE (crm.services.move_team).
         if self.pk is None:
@@ -84,7 +84,7 @@ class Team(TimeStampedModel):
         if path != self.path:
             self.path, self.depth = path, path.count(".") - 1
             if kwargs.get("update_fields") is not None:
-                kwargs["update_fields"] = {*kwargs["update_fields"], "path", "depth"}  # type: ignore[misc]
+                kwargs["update_fields"] = {*kwargs["update_fields"], "path", "depth"}
         # A full save: a moved team must persist its new parent along with its path.
         super().save(*args, **kwargs)
 
@@ -107,8 +107,6 @@ class User(AbstractUser):
     remind_before_minutes = models.PositiveIntegerField(default=15)
     time_zone = models.CharField(max_length=64, blank=True)
     email_notifications = models.BooleanField(default=True)
-
-    objects = UserManager()
 
     class Meta:
         ordering = ["username"]
@@ -150,141 +148,6 @@ def users_visible_to(user: User) -> models.QuerySet[User]:
     if user.role == User.Role.MANAGER:
         return qs.filter(Q(pk=user.pk) | Q(team__in=Team.objects.subtree_of(user).values("pk")))
     return qs.filter(pk=user.pk)
-
-
-class AccountQuerySet(models.QuerySet["Account"]):
-    def visible_to(self, user: User) -> AccountQuerySet:
-        """Accounts owned in scope, or holding a lead or deal in scope. Marketing sees all
-        (companies are how it targets); reps and managers see what they work."""
-        if user.is_admin or user.role == User.Role.MARKETING:
-            return self
-        from leads.models import Lead
-        from pipeline.models import Opportunity
-
-        owned = scope_q(user)
-        deals = Opportunity.objects.visible_to(user).filter(account_id=OuterRef("pk"))
-        leads = Lead.objects.visible_to(user).filter(account_id=OuterRef("pk"))
-        return self.filter(owned | Q(models.Exists(deals)) | Q(models.Exists(leads)))
-
-
-class Account(TimeStampedModel):
-    """A company. A customer (`is_customer`) is farmed (expansion); a prospect is hunted."""
-
-    name = models.CharField(max_length=200)
-    domain = models.CharField(max_length=253, blank=True, db_index=True)
-    industry = models.CharField(max_length=100, blank=True)
-    employee_count = models.PositiveIntegerField(null=True, blank=True)
-    country = models.CharField(max_length=100, blank=True)
-    region = models.CharField(max_length=100, blank=True)
-    is_customer = models.BooleanField(default=False)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="accounts",
-    )
-
-    objects = AccountQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name"]
-        indexes = [models.Index(models.functions.Lower("name"), name="account_lower_name")]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-class ActivityQuerySet(models.QuerySet["Activity"]):
-    def visible_to(self, user: User) -> ActivityQuerySet:
-        """Activities the user owns or whose lead/deal they can see."""
-        q = scope_q(user)
-        if q is None:
-            return self
-        from leads.models import Lead
-        from pipeline.models import Opportunity
-
-        return self.filter(
-            q
-            | Q(lead__in=Lead.objects.visible_to(user).values("pk"))
-            | Q(opportunity__in=Opportunity.objects.visible_to(user).values("pk"))
-        )
-
-    def open_tasks(self) -> ActivityQuerySet:
-        return self.filter(kind=Activity.Kind.TASK, done_at__isnull=True)
-
-
-class Activity(TimeStampedModel):
-    """A call, e-mail, meeting, note or task on a lead or an opportunity.
-
-    Tasks carry `due_at`; `reminded_at` is the claim that makes a reminder go out once.
-    """
-
-    class Kind(models.TextChoices):
-        CALL = "call", "Call"
-        EMAIL = "email", "E-mail"
-        MEETING = "meeting", "Meeting"
-        NOTE = "note", "Note"
-        TASK = "task", "Task"
-
-    CONTACT_KINDS: ClassVar[frozenset[str]] = frozenset({Kind.CALL, Kind.EMAIL, Kind.MEETING})
-
-    kind = models.CharField(max_length=16, choices=Kind.choices)
-    subject = models.CharField(max_length=200)
-    body = models.TextField(blank=True)
-    due_at = models.DateTimeField(null=True, blank=True)
-    done_at = models.DateTimeField(null=True, blank=True)
-    remind_at = models.DateTimeField(null=True, blank=True)
-    reminded_at = models.DateTimeField(null=True, blank=True)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="activities"
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
-    lead = models.ForeignKey(
-        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
-    )
-    opportunity = models.ForeignKey(
-        "pipeline.Opportunity",
-        null=True,
-        blank=True,
-        on_delete=models.CASCADE,
-        related_name="activities",
-    )
-
-    objects = ActivityQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
-        verbose_name_plural = "activities"
-        indexes = [
-            models.Index(
-                fields=["remind_at"],
-                name="activity_reminder_due",
-                condition=Q(kind="task", done_at__isnull=True, reminded_at__isnull=True),
-            ),
-            models.Index(fields=["owner", "due_at"], name="activity_owner_due"),
-        ]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(lead__isnull=False) | Q(opportunity__isnull=False),
-                name="activity_has_subject",
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.subject}"
-
-    @property
-    def is_overdue(self) -> bool:
-        from django.utils import timezone
-
-        return bool(self.due_at and not self.done_at and self.due_at < timezone.now())
 
 
 class Notification(models.Model):
@@ -433,43 +296,6 @@ class OrgSettings(models.Model):
     def load(cls) -> OrgSettings:
         obj, _ = cls.objects.get_or_create(pk=1)
         return obj
-
-
-class ReminderDelivery(models.Model):
-    """One task reminder, delivered once: the unique (activity, due_at) pair makes a second
-    in-app send impossible, whatever workers die or retry.
-
-    The in-app notification is written in the same transaction as this row; the e-mail is sent
-    afterwards by the reminder sweeper (claimed with SKIP LOCKED, `emailed_at` set on success,
-    `attempts` counted), never through a broker message that a wiped broker could lose.
-    """
-
-    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="reminders")
-    recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
-    )
-    due_at = models.DateTimeField(help_text="The reminder time (the task's remind_at).")
-    sent_at = models.DateTimeField(help_text="When the in-app reminder was created.")
-    notification = models.ForeignKey(
-        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    emailed_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="E-mail attempts.")
-    last_error = models.CharField(max_length=300, blank=True)
-
-    class Meta:
-        ordering = ["-sent_at"]
-        constraints = [
-            models.UniqueConstraint(fields=["activity", "due_at"], name="reminder_once"),
-        ]
-        indexes = [
-            models.Index(
-                fields=["sent_at"], name="reminder_email_pending", condition=Q(emailed_at=None)
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"reminder {self.activity_id} @ {self.due_at:%Y-%m-%d %H:%M}"
 
 
 class AuditLog(models.Model):

@@ -1,22 +1,22 @@
-"""Core reads shared by pages and API: the bell, the dashboard, job runs, and the scope check
-of notifications."""
+"""Core reads shared by pages and API: the bell, the dashboard, job runs, a user's open work,
+and the scope check of notifications. What the features add (dashboard cards, kinds of open
+work) comes from crm.registry."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import IntegerField, Value
+from django.db.models import F, IntegerField, Value, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from crm.models import Activity, JobRun, Notification, Team, User
-
-if TYPE_CHECKING:
-    from leads.models import Lead
-    from pipeline.models import Opportunity
+from crm import registry
+from crm.models import JobRun, Notification, Team, User
 
 
 def unread_notification_count(*, user: User) -> int:
@@ -95,44 +95,37 @@ def notifications_in_scope(
 
 
 @dataclass(frozen=True)
+class DashboardCard:
+    """One filled card of the dashboard: the panel's template and its items."""
+
+    key: str
+    template: str
+    items: Sequence[Any]
+
+
+@dataclass(frozen=True)
 class Dashboard:
-    tasks_due: list[Activity]
-    new_leads: list[Lead]
-    stale_deals: list[Opportunity]
+    cards: list[DashboardCard]
 
 
 def dashboard(*, user: User, now: datetime | None = None, limit: int = 20) -> Dashboard:
-    """My tasks due today or overdue, my newest open leads, my stale deals: three queries."""
-    from leads.models import Lead
-    from pipeline.models import Opportunity
-
+    """The cards the features registered (my tasks due, my new leads, my stale deals …), each
+    filled by its own selector: one query per card."""
     now = now or timezone.now()
-    end_of_day = timezone.localtime(now).replace(hour=23, minute=59, second=59)
-    tasks = list(
-        Activity.objects.open_tasks()
-        .filter(owner=user, due_at__lte=end_of_day)
-        .select_related("lead", "opportunity")
-        .order_by("due_at")[:limit]
+    return Dashboard(
+        cards=[
+            DashboardCard(
+                key=panel.key,
+                template=panel.template,
+                items=panel.items(user=user, now=now, limit=limit),
+            )
+            for panel in registry.dashboard_panels()
+        ]
     )
-    leads = list(
-        Lead.objects.filter(
-            owner=user, stage__in=[Lead.Lifecycle.MQL, Lead.Lifecycle.SRL]
-        ).order_by("-assigned_at", "-created_at")[:limit]
-    )
-    stale = list(
-        Opportunity.objects.filter(owner=user, is_stale=True)
-        .open()
-        .select_related("stage", "account")
-        .order_by("stale_since")[:limit]
-    )
-    return Dashboard(tasks_due=tasks, new_leads=leads, stale_deals=stale)
 
 
 def latest_job_runs(*, per_job: int = 5) -> list[JobRun]:
     """The last runs of every job (one query; the window keeps it bounded)."""
-    from django.db.models import F, Window
-    from django.db.models.functions import RowNumber
-
     ranked = JobRun.objects.annotate(
         rank=Window(RowNumber(), partition_by=[F("job")], order_by=F("started_at").desc())
     )
@@ -140,26 +133,54 @@ def latest_job_runs(*, per_job: int = 5) -> list[JobRun]:
 
 
 @dataclass(frozen=True)
+class OpenWorkRow:
+    pk: int
+    label: str
+    state: str  # the kind's `describe`: stage of a lead, stage of a deal
+
+
+@dataclass(frozen=True)
+class OpenWorkGroup:
+    """A user's open records of one kind: how many, and the first few."""
+
+    kind: registry.OpenWorkKind
+    count: int
+    rows: list[OpenWorkRow]
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind.noun.capitalize()}s"
+
+
+@dataclass(frozen=True)
 class OpenWork:
-    lead_count: int
-    deal_count: int
-    leads: list[object]
-    deals: list[object]
+    groups: list[OpenWorkGroup]
+
+    @property
+    def total(self) -> int:
+        return sum(group.count for group in self.groups)
+
+    @property
+    def nouns(self) -> str:
+        """ "leads or deals": what the user could own."""
+        return " or ".join(f"{kind.noun}s" for kind in (g.kind for g in self.groups))
 
 
 def open_work(*, user: User, limit: int = 25) -> OpenWork:
-    """A user's open leads and open deals (for reassignment): two counts, two short lists."""
-    from leads.models import Lead
-    from pipeline.models import Opportunity
-
-    leads = Lead.objects.filter(owner=user).open().order_by("pk")
-    deals = Opportunity.objects.filter(owner=user).open().select_related("stage").order_by("pk")
-    return OpenWork(
-        lead_count=leads.count(),
-        deal_count=deals.count(),
-        leads=list(leads[:limit]),
-        deals=list(deals[:limit]),
-    )
+    """A user's open records of every registered kind (open leads, open deals) for
+    reassignment: per kind one count and one short list."""
+    groups = []
+    for kind in registry.open_work_kinds():
+        records = kind.open_records(user).order_by("pk")
+        shown = records.select_related(*kind.related)[:limit] if kind.related else records[:limit]
+        groups.append(
+            OpenWorkGroup(
+                kind=kind,
+                count=records.count(),
+                rows=[OpenWorkRow(pk=r.pk, label=str(r), state=kind.describe(r)) for r in shown],
+            )
+        )
+    return OpenWork(groups=groups)
 
 
 def escalation_managers() -> dict[int, int]:

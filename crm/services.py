@@ -1,4 +1,4 @@
-"""Core state changes: notifications, activities, API tokens, the team tree, job runs."""
+"""Core state changes: notifications, API tokens, the team tree, job runs."""
 
 from __future__ import annotations
 
@@ -6,21 +6,18 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Concat, Length, Replace, Substr
 from django.utils import timezone
 
 from crm import audit, selectors
-from crm.models import Activity, ApiToken, JobRun, Notification, Team, User
-
-if TYPE_CHECKING:
-    from leads.models import Lead
-    from pipeline.models import Opportunity
+from crm.models import ApiToken, JobRun, Notification, Team, User
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +55,7 @@ def notify(
         )
     created = Notification.objects.bulk_create(_in_scope(rows))
     if email and created:
+        # Cycle: crm.tasks wraps this module's services.
         from crm.tasks import email_notifications_task
 
         ids = [n.pk for n in created if n.pk is not None]
@@ -75,6 +73,7 @@ def notify_many(notifications: list[Notification]) -> list[Notification]:
     created = Notification.objects.bulk_create(_in_scope(notifications))
     ids = [n.pk for n in created if n.pk is not None]
     if ids:
+        # Cycle: crm.tasks wraps this module's services.
         from crm.tasks import email_notifications_task
 
         email_notifications_task.delay_on_commit(ids)
@@ -95,9 +94,6 @@ def _in_scope(notifications: list[Notification]) -> list[Notification]:
 @transaction.atomic
 def send_notification_emails(*, notification_ids: list[int], now: datetime) -> int:
     """E-mail each notification once: the `emailed_at` claim commits with the send attempt."""
-    from django.conf import settings
-    from django.core.mail import send_mail
-
     claimed = list(
         Notification.objects.select_for_update(skip_locked=True)
         .filter(
@@ -131,75 +127,6 @@ def mark_notifications_read(*, user: User, ids: list[int] | None = None) -> int:
     if ids is not None:
         qs = qs.filter(pk__in=ids)
     return qs.update(read_at=timezone.now())
-
-
-@transaction.atomic
-def create_activity(
-    *,
-    by: User,
-    kind: str,
-    subject: str,
-    body: str = "",
-    lead: Lead | None = None,
-    opportunity: Opportunity | None = None,
-    owner: User | None = None,
-    due_at: datetime | None = None,
-    done: bool | None = None,
-) -> Activity:
-    """Log an activity or schedule a task on a lead or deal.
-
-    A call, e-mail or meeting on a lead stamps `first_contacted_at` (the speed-to-lead clock);
-    any activity refreshes the deal's / lead's `last_activity_at` (the rotting clock).
-    """
-    if lead is None and opportunity is None:
-        raise ValidationError({"lead": "An activity belongs to a lead or an opportunity."})
-    if kind not in Activity.Kind.values:
-        raise ValidationError({"kind": f"Unknown kind {kind!r}."})
-    if kind == Activity.Kind.TASK and due_at is None:
-        raise ValidationError({"due_at": "A task needs a due date and time."})
-    now = timezone.now()
-    owner = owner or by
-    is_done = (kind != Activity.Kind.TASK) if done is None else done
-    activity = Activity(
-        kind=kind,
-        subject=subject,
-        body=body,
-        owner=owner,
-        created_by=by,
-        lead=lead,
-        opportunity=opportunity,
-        due_at=due_at,
-        done_at=now if is_done else None,
-        remind_at=(
-            due_at - timedelta(minutes=owner.remind_before_minutes)
-            if due_at and not is_done
-            else None
-        ),
-    )
-    activity.full_clean()
-    activity.save()
-    if lead is not None:
-        from leads.models import Lead
-
-        updates: dict[str, object] = {"last_activity_at": now}
-        Lead.objects.filter(pk=lead.pk).update(**updates)
-        if kind in Activity.CONTACT_KINDS:
-            Lead.objects.filter(pk=lead.pk, first_contacted_at__isnull=True).update(
-                first_contacted_at=now
-            )
-    if opportunity is not None:
-        from pipeline.models import Opportunity
-
-        # A scheduled future task counts as activity too: the deal is being worked.
-        Opportunity.objects.filter(pk=opportunity.pk).update(last_activity_at=now)
-    return activity
-
-
-@transaction.atomic
-def complete_task(*, activity: Activity, by: User) -> Activity:
-    Activity.objects.filter(pk=activity.pk, done_at__isnull=True).update(done_at=timezone.now())
-    activity.refresh_from_db()
-    return activity
 
 
 @transaction.atomic

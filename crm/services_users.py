@@ -15,18 +15,23 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
 
+from axes.utils import reset
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from crm import audit
-from crm.models import Activity, ApiToken, Notification, Team, User
+from crm import audit, registry
+from crm.models import ApiToken, Notification, Team, User
 from crm.permissions import is_admin, require
+from crm.services import move_team, notify_many
 
 USER_ADMIN_FIELDS = (
     "first_name",
@@ -115,10 +120,6 @@ def create_user(
 ) -> CreatedUser:
     """Create a user (admins only). Without a password the user is invited: they get an
     e-mail with a one-time link to choose one (and the admin sees the link once)."""
-    from django.conf import settings
-    from django.contrib.auth.password_validation import validate_password
-    from django.core.mail import send_mail
-
     _require_admin(by)
     username = username.strip()
     if not username:
@@ -236,8 +237,6 @@ def reactivate_user(*, by: User, user: User) -> User:
 def unlock_login(*, by: User, user: User) -> int:
     """Clear a user's failed log-ins (admins only), lifting a lockout from every address.
     Returns how many failure records were removed."""
-    from axes.utils import reset
-
     _require_admin(by)
     cleared = reset(username=user.username)
     audit.record(actor=by, action="user.unlock", target=user, changes={"cleared": cleared})
@@ -288,86 +287,67 @@ def _rotate(ids: list[int], targets: list[User]) -> dict[int, list[int]]:
 
 @dataclass(frozen=True)
 class Reassigned:
-    leads: int
-    opportunities: int
+    counts: dict[str, int]  # kind of open work (registry key) → how many records moved
     to_users: dict[int, int]  # user id → how many records they got
+    summary: str  # "3 open lead(s) and 1 open deal(s)"
 
 
-@transaction.atomic
-def reassign_open_work(*, by: User, from_user: User, to_user: User | None = None) -> Reassigned:
-    """Hand a user's open leads and open deals to `to_user`, or round-robin over the other
-    active reps of their team when `to_user` is None (admins, or the user's manager). Their
-    open tasks on those records go along (reminders then reach the new owner, who can open
-    the record); done tasks and other people's tasks stay as they are.
-
-    Set-based: rows are locked in pk order, then one UPDATE per receiving rep and model (and
-    one for the tasks), one bulk audit insert, one notification per receiving rep. Leads or
-    deals closed meanwhile are left alone.
-    """
-    from leads.models import Lead
-    from pipeline.models import Opportunity, Stage
-
+def _check_reassign(*, by: User, from_user: User, to_user: User | None) -> list[User]:
+    """Who receives the work: `to_user`, or the team's other active reps round-robin."""
     if not users_manageable_by(by).filter(pk=from_user.pk).exists():
         raise PermissionDenied("You cannot reassign this user's work.")
-    if to_user is not None:
-        if not to_user.is_active:
-            raise ValidationError({"to_user": "That user is deactivated."})
-        if to_user.pk == from_user.pk:
-            raise ValidationError({"to_user": "Choose someone else."})
-        if not by.is_admin and not (
-            to_user.pk == by.pk or users_manageable_by(by).filter(pk=to_user.pk).exists()
-        ):
-            raise ValidationError({"to_user": "Choose a rep of your teams."})
-        targets = [to_user]
-    else:
+    if to_user is None:
         targets = round_robin_targets(user=from_user)
         if not targets:
             raise ValidationError(
                 {"to_user": "Nobody else is active on this team: pick a user instead."}
             )
+        return targets
+    if not to_user.is_active:
+        raise ValidationError({"to_user": "That user is deactivated."})
+    if to_user.pk == from_user.pk:
+        raise ValidationError({"to_user": "Choose someone else."})
+    if not by.is_admin and not (
+        to_user.pk == by.pk or users_manageable_by(by).filter(pk=to_user.pk).exists()
+    ):
+        raise ValidationError({"to_user": "Choose a rep of your teams."})
+    return [to_user]
+
+
+@transaction.atomic
+def reassign_open_work(*, by: User, from_user: User, to_user: User | None = None) -> Reassigned:
+    """Hand a user's open work (every kind the features registered: open leads, open deals)
+    to `to_user`, or round-robin over the other active reps of their team when `to_user` is
+    None (admins, or the user's manager). What follows the records goes along (their open
+    tasks: reminders then reach the new owner, who can open the record).
+
+    Set-based: each kind's rows are locked in pk order (kind after kind, always in the same
+    order), then per receiving rep and kind one hand-over (an UPDATE and a bulk audit insert)
+    plus its followers, and one notification per receiving rep. Records closed meanwhile are
+    left alone.
+    """
+    targets = _check_reassign(by=by, from_user=from_user, to_user=to_user)
     now = timezone.now()
-    lead_ids = list(
-        Lead.objects.select_for_update()
-        .filter(owner=from_user, stage__in=Lead.OPEN_STAGES)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    deal_ids = list(
-        Opportunity.objects.select_for_update()
-        .filter(owner=from_user, stage__kind=Stage.Kind.OPEN)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    lead_plan, deal_plan = _rotate(lead_ids, targets), _rotate(deal_ids, targets)
+    kinds = registry.open_work_kinds()
+    locked = {
+        kind.key: list(
+            kind.open_records(from_user)
+            .select_for_update()
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        for kind in kinds
+    }
     received: dict[int, int] = defaultdict(int)
-    for target_id, ids in lead_plan.items():
-        Lead.objects.filter(pk__in=ids).update(owner_id=target_id, assigned_at=now, updated_at=now)
-        Activity.objects.open_tasks().filter(owner=from_user, lead_id__in=ids).update(
-            owner_id=target_id
-        )
-        audit.record_many(
-            actor=by,
-            action="lead.reassign",
-            model=Lead,
-            ids=ids,
-            changes={"owner": [from_user.pk, target_id]},
-        )
-        received[target_id] += len(ids)
-    for target_id, ids in deal_plan.items():
-        Opportunity.objects.filter(pk__in=ids).update(
-            owner_id=target_id, version=F("version") + 1, updated_at=now
-        )
-        Activity.objects.open_tasks().filter(owner=from_user, opportunity_id__in=ids).update(
-            owner_id=target_id
-        )
-        audit.record_many(
-            actor=by,
-            action="opportunity.reassign",
-            model=Opportunity,
-            ids=ids,
-            changes={"owner": [from_user.pk, target_id]},
-        )
-        received[target_id] += len(ids)
+    for kind in kinds:
+        for target_id, ids in _rotate(locked[kind.key], targets).items():
+            handover = registry.HandOver(
+                model=kind.model, ids=ids, from_user=from_user, to_user_id=target_id, by=by, now=now
+            )
+            kind.hand_over(handover)
+            for follow in registry.hand_over_followers():
+                follow(handover)
+            received[target_id] += len(ids)
     notes = [
         Notification(
             recipient_id=target_id,
@@ -380,10 +360,10 @@ def reassign_open_work(*, by: User, from_user: User, to_user: User | None = None
         if target_id != by.pk
     ]
     if notes:
-        from crm.services import notify_many
-
         notify_many(notes)
-    return Reassigned(leads=len(lead_ids), opportunities=len(deal_ids), to_users=dict(received))
+    counts = {kind.key: len(locked[kind.key]) for kind in kinds}
+    summary = " and ".join(f"{counts[kind.key]} open {kind.noun}(s)" for kind in kinds)
+    return Reassigned(counts=counts, to_users=dict(received), summary=summary)
 
 
 # --- teams -------------------------------------------------------------------------------------
@@ -464,8 +444,6 @@ def update_team(*, by: User, team: Team, name: str, manager: User | None) -> Tea
 def move_team_within(*, by: User, team: Team, new_parent: Team | None) -> Team:
     """Re-parent a team. Managers move teams strictly inside their subtree (not the team at
     its top, whose parent is outside it); admins move anything (root = no parent)."""
-    from crm.services import move_team
-
     manageable = teams_manageable_by(by)
     if not manageable.filter(pk=team.pk).exists():
         raise PermissionDenied("You cannot move this team.")

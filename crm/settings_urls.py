@@ -44,6 +44,6 @@ urlpatterns = [
             {"kind": kind},
             name=f"history_{kind}",
         )
-        for kind in views_admin.HISTORY_KINDS
+        for kind in views_admin.history_kinds()
     ],
 ]

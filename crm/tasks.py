@@ -17,14 +17,3 @@ def email_notifications_task(notification_ids: list[int]) -> int:
 @shared_task
 def purge_old_job_runs_task() -> int:
     return services.purge_old_job_runs(now=timezone.now())
-
-
-@shared_task
-def send_due_reminders_task(limit: int = 200, max_batches: int | None = None) -> dict[str, int]:
-    """Every minute: deliver due task reminders (in-app, then e-mail). Safe to run twice or
-    concurrently: rows are claimed with SKIP LOCKED and a reminder's delivery row is unique."""
-    from crm.reminders import send_due_reminders
-
-    with services.job_run("send_due_reminders") as counts:
-        counts.update(send_due_reminders(now=timezone.now(), limit=limit, max_batches=max_batches))
-    return counts

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from celery import current_app
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -43,12 +45,8 @@ def _check_database() -> str:
 
 
 def _check_broker() -> str:
-    from django.conf import settings
-
-    from config.celery import app
-
     try:
-        with app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
+        with current_app.connection_for_write(url=settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
     except Exception as error:
         return f"error: {type(error).__name__}"

@@ -6,7 +6,7 @@ everyone edits their own profile. Objects outside the editor's scope answer 404.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
 from typing import Any
 
 from django.contrib import messages
@@ -16,7 +16,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.forms import Form
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -25,7 +25,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from crm import audit, selectors
+from crm import audit, registry, selectors
 from crm import services_users as services
 from crm.csv_export import csv_response
 from crm.forms import add_validation_error
@@ -39,7 +39,7 @@ from crm.forms_admin import (
     UserEditForm,
 )
 from crm.http import AuthenticatedHttpRequest
-from crm.models import Account, Team, User
+from crm.models import Team, User
 from crm.permissions import is_admin, is_manager_or_admin, require
 
 
@@ -209,8 +209,8 @@ def user_reassign(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                f"Reassigned {result.leads} open lead(s) and {result.opportunities} open "
-                f"deal(s) of {subject.username} to {len(result.to_users)} user(s).",
+                f"Reassigned {result.summary} of {subject.username} "
+                f"to {len(result.to_users)} user(s).",
             )
             return redirect("settings:user_edit", pk=subject.pk)
     context = _user_page(request, subject, reassign_form=form)
@@ -387,8 +387,6 @@ AUDIT_EXPORT_HEADER = [
 @require_GET
 def audit_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
     """The filtered audit log as CSV, streamed in chunks (memory stays flat)."""
-    import json
-
     _require_admin(request)
     _, filters = _audit_filters(request)
     entries = audit.audit_entries(user=request.user, filters=filters)
@@ -413,34 +411,16 @@ def audit_export(request: AuthenticatedHttpRequest) -> StreamingHttpResponse:
 # --- a record's history tab -----------------------------------------------------------------------
 
 
-def _scoped(model: type[Model]) -> Callable[[User], QuerySet[Any]]:
-    def scope(user: User) -> QuerySet[Any]:
-        return model._default_manager.visible_to(user)  # type: ignore[attr-defined]
-
-    return scope
-
-
-def _history_scopes() -> dict[str, Callable[[User], QuerySet[Any]]]:
-    """Which records have a history tab, and who may see each (their own visibility rule)."""
-    from leads.models import Lead
-    from pipeline.models import Opportunity
-
-    return {
-        "leads": _scoped(Lead),
-        "opportunities": _scoped(Opportunity),
-        "accounts": _scoped(Account),
-        "users": services.users_manageable_by,
-        "teams": services.teams_manageable_by,
-    }
-
-
-HISTORY_KINDS = ("leads", "opportunities", "accounts", "users", "teams")
+def history_kinds() -> list[str]:
+    """Which records have a History tab: users and teams here, the rest registered by their
+    features (crm.registry.register_record)."""
+    return list(registry.history_scopes())
 
 
 @require_GET
 def history(request: AuthenticatedHttpRequest, kind: str, pk: int) -> HttpResponse:
     """The History tab of a record (an htmx fragment): 404 unless the user may see the record."""
-    scope = _history_scopes().get(kind)
+    scope = registry.history_scopes().get(kind)
     if scope is None:
         raise Http404
     obj = get_object_or_404(scope(request.user), pk=pk)

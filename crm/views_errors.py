@@ -4,10 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.helpers import get_cool_off
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as default_server_error
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -27,8 +32,6 @@ def too_large(request: HttpRequest, *, limit: int | None = None) -> HttpResponse
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler400: Django's size limits become 413 with a message; the rest a clear 400."""
-    from django.conf import settings
-
     if isinstance(exception, RequestDataTooBig):
         return too_large(request, limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     if isinstance(exception, TooManyFieldsSent | TooManyFilesSent):
@@ -47,9 +50,6 @@ def login_locked_out(
     request: HttpRequest, original_response: Any = None, credentials: Any = None
 ) -> HttpResponse:
     """django-axes' lockout response: the login page with a clear message, 429, Retry-After."""
-    from axes.helpers import get_cool_off
-    from django.contrib.auth.forms import AuthenticationForm
-
     cool_off = get_cool_off(request)
     seconds = int(cool_off.total_seconds()) if cool_off else 0
     minutes = max(1, round(seconds / 60)) if seconds else None
@@ -75,8 +75,6 @@ def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpR
     """handler404: JSON under /api/ (clients parse it), the usual page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
-    from django.views.defaults import page_not_found
-
     return page_not_found(request, exception)
 
 
@@ -84,6 +82,4 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: JSON under /api/, the usual page elsewhere."""
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Server error. It has been logged."}, status=500)
-    from django.views.defaults import server_error as default
-
-    return default(request)
+    return default_server_error(request)

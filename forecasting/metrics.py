@@ -23,7 +23,8 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
-from crm.models import Activity, OrgSettings, User, users_visible_to
+from activities.models import Activity
+from crm.models import OrgSettings, User, users_visible_to
 from forecasting.periods import Period
 from leads.models import Lead
 from pipeline.models import Opportunity, Pipeline, Stage, StageChange

@@ -6,3 +6,9 @@ from django.apps import AppConfig
 class LeadsConfig(AppConfig):
     name = "leads"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # AppConfig modules load before the models: the registrations import them here.
+        from leads import registrations
+
+        registrations.register()

@@ -30,9 +30,10 @@ from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Count, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from activities.models import Activity
 from crm.audit import record_many
 from crm.bulk import insert_rows
-from crm.models import Activity, Notification, OrgSettings, User
+from crm.models import Notification, OrgSettings, User
 from crm.services import notify_many
 from leads.models import AssignmentLog, AssignmentRule, Lead
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from django import forms
 
-from crm.models import Activity, Team, User
+from activities.models import Activity
+from crm.models import Team, User
 from leads import selectors, services
 from leads.csv_import import FIELD_CHOICES
 from leads.models import Lead, LeadReason

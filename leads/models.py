@@ -80,7 +80,7 @@ class Lead(TimeStampedModel):
     title = models.CharField(max_length=150, blank=True)
     company = models.CharField(max_length=200, blank=True)
     account = models.ForeignKey(
-        "crm.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+        "accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
     employee_count = models.PositiveIntegerField(null=True, blank=True)
     industry = models.CharField(max_length=100, blank=True)

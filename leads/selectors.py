@@ -13,7 +13,10 @@ from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from crm.models import Activity, Team, User
+from accounts.models import Account
+from activities.models import Activity
+from activities.selectors import activity_timeline
+from crm.models import Team, User
 from leads.models import Lead, LeadReason, LeadTransition
 
 # Sortable list columns: URL value → ORDER BY (a pk tie-breaker keeps pages stable).
@@ -123,7 +126,7 @@ def lead_timeline(*, lead: Lead, limit: int = 100) -> list[TimelineEntry]:
         )
         for t in LeadTransition.objects.filter(lead=lead).select_related("by")[:limit]
     ]
-    for activity in Activity.objects.filter(lead=lead).select_related("owner")[:limit]:
+    for activity in activity_timeline(subject=lead, limit=limit):
         title = f"{activity.get_kind_display()}: {activity.subject}"
         if activity.kind == Activity.Kind.TASK:
             state = "done" if activity.done_at else f"due {activity.due_at:%Y-%m-%d %H:%M}"
@@ -139,6 +142,13 @@ def lead_timeline(*, lead: Lead, limit: int = 100) -> list[TimelineEntry]:
         )
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
+
+
+def account_leads(*, user: User, account: Account, limit: int = 100) -> list[Lead]:
+    """The account's leads the user can see, with their owner (one query, bounded)."""
+    return list(
+        Lead.objects.visible_to(user).filter(account=account).select_related("owner")[:limit]
+    )
 
 
 def lead_reasons(*, kind: str) -> QuerySet[LeadReason]:

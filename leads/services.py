@@ -15,7 +15,8 @@ from django.db.models import QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from crm.models import Account, User, users_visible_to
+from accounts.models import Account
+from crm.models import User, users_visible_to
 from leads.importing import BatchTooLarge as BatchTooLarge  # re-exported for callers
 from leads.importing import ImportOutcome
 from leads.importing import import_leads as _import_leads

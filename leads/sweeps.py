@@ -15,8 +15,9 @@ from django.db import transaction
 from django.db.models import Count, DateTimeField, ExpressionWrapper, F, Q, QuerySet
 from django.utils import timezone
 
+from activities.models import Activity
 from crm.audit import diff, record, record_many
-from crm.models import Activity, Notification, OrgSettings, User
+from crm.models import Notification, OrgSettings, User
 from crm.selectors import escalation_managers
 from crm.services import notify_many
 from leads.assignment import FIRST_CONTACT_SUBJECT

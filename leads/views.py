@@ -18,10 +18,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from activities.services import create_activity
 from crm.csv_export import csv_response
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
-from crm.services import create_activity
 from leads import csv_import, forms, selectors, services
 from leads.models import CsvColumnMapping, Lead, LeadCsvUpload, LeadReason
 from pipeline.models import Opportunity

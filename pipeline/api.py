@@ -20,8 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from accounts.models import Account
 from crm.http import AuthenticatedRequest
-from crm.models import Account, User, users_visible_to
+from crm.models import User, users_visible_to
 from pipeline import selectors, services
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
 

@@ -6,7 +6,9 @@ from typing import Any
 
 from django import forms
 
-from crm.models import Account, Activity, OrgSettings, User, users_visible_to
+from accounts.models import Account
+from activities.models import Activity
+from crm.models import OrgSettings, User, users_visible_to
 from leads.sweeps import SWEEP_SETTING_FIELDS
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
 from pipeline.selectors import BoardFilters

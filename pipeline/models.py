@@ -119,7 +119,7 @@ class Opportunity(TimeStampedModel):
 
     name = models.CharField(max_length=200)
     account = models.ForeignKey(
-        "crm.Account",
+        "accounts.Account",
         null=True,
         blank=True,
         on_delete=models.PROTECT,

@@ -13,7 +13,9 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils import timezone
 
-from crm.models import Account, Activity, User
+from accounts.models import Account
+from activities.models import Activity
+from crm.models import User
 from crm.seed import DemoOrg
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage, StageChange
 

@@ -27,8 +27,9 @@ from django.db.models import (
 from django.urls import reverse
 from django.utils import timezone
 
+from activities.models import Activity
 from crm.audit import record_many
-from crm.models import Activity, Notification, OrgSettings, User
+from crm.models import Notification, OrgSettings, User
 from crm.selectors import escalation_managers
 from crm.services import notify_many
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Stage, StageChange

@@ -1,21 +1,19 @@
-"""Board, deal and account pages, and pipeline settings: parse → selector or service → render."""
+"""Board and deal pages, and pipeline settings: parse → selector or service → render."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django.views.decorators.vary import vary_on_headers
 
-from crm import services as crm_services
+from activities import services as activity_services
+from activities.models import Activity
 from crm.forms import add_validation_error
 from crm.http import AuthenticatedHttpRequest
-from crm.models import Account, Activity, User, users_visible_to
 from crm.permissions import is_manager_or_admin, require
 from pipeline import selectors, services
 from pipeline.forms import (
@@ -323,12 +321,12 @@ def opportunity_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse
 
 @require_POST
 def opportunity_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """Log an activity or schedule a task on a deal (crm.services.create_activity)."""
+    """Log an activity or schedule a task on a deal (activities.services.create_activity)."""
     opportunity = get_object_or_404(selectors.opportunity_for(user=request.user), pk=pk)
     form = ActivityForm(request.POST)
     if form.is_valid():
         try:
-            crm_services.create_activity(
+            activity_services.create_activity(
                 by=request.user, opportunity=opportunity, **form.cleaned_data
             )
         except ValidationError as error:
@@ -351,50 +349,9 @@ def task_done(request: AuthenticatedHttpRequest, pk: int, task_id: int) -> HttpR
     task = get_object_or_404(
         Activity.objects.open_tasks().filter(opportunity=opportunity), pk=task_id
     )
-    crm_services.complete_task(activity=task, by=request.user)
+    activity_services.complete_task(activity=task, by=request.user)
     messages.success(request, f"Task “{task.subject}” done.")
     return redirect("pipeline:opportunity", pk=pk)
-
-
-# --- Accounts ----------------------------------------------------------------------------
-
-
-@require_GET
-@vary_on_headers("HX-Request")
-def account_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    q = request.GET.get("q", "").strip()[:100]
-    owner = request.GET.get("owner", "")
-    kind = request.GET.get("kind", "")
-    qs = selectors.account_list(user=request.user, q=q, owner=owner, kind=kind)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
-    context = {
-        "page": page,
-        "q": q,
-        "owner": owner,
-        "kind": kind,
-        "owners": users_visible_to(request.user).exclude(role=User.Role.MARKETING),
-        "params": params.urlencode(),
-    }
-    template = (
-        "accounts/_account_rows.html"
-        if request.htmx and not request.htmx.boosted
-        else "accounts/account_list.html"
-    )
-    return render(request, template, context)
-
-
-@require_GET
-def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    account = get_object_or_404(
-        Account.objects.visible_to(request.user).select_related("owner"), pk=pk
-    )
-    detail = selectors.account_detail(user=request.user, account=account)
-    default = selectors.default_pipeline()
-    return render(
-        request, "accounts/account_detail.html", {"detail": detail, "default_pipeline": default}
-    )
 
 
 # --- Settings: pipelines, stages, lost reasons ---------------------------------------------

@@ -7,7 +7,9 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from crm.models import Account, Activity, ApiToken, Notification, Team, User
+from accounts.models import Account
+from activities.models import Activity
+from crm.models import ApiToken, Notification, Team, User
 from leads.models import Lead
 from pipeline.models import Opportunity, Pipeline, Stage
 

@@ -1,11 +1,11 @@
-"""Reads shared by the board, the deal and account pages, and the API.
+"""Reads shared by the board, the deal pages, the deal figures of the account pages, and the API.
 
-Everything starts from `Opportunity.objects.visible_to(user)` (or `Account.objects.visible_to`).
+Everything starts from `Opportunity.objects.visible_to(user)`.
 """
 
 from __future__ import annotations
 
-from pipeline.selectors.accounts import AccountDetail, AccountTotals, account_detail, account_list
+from pipeline.selectors.accounts import AccountDeals, AccountTotals, account_deals, with_open_deals
 from pipeline.selectors.board import (
     CARDS_PER_PAGE,
     Board,
@@ -32,7 +32,7 @@ from pipeline.selectors.pipelines import default_pipeline
 
 __all__ = [
     "CARDS_PER_PAGE",
-    "AccountDetail",
+    "AccountDeals",
     "AccountTotals",
     "Board",
     "BoardFilters",
@@ -41,8 +41,7 @@ __all__ = [
     "OpportunityDetail",
     "StageHeader",
     "StageStep",
-    "account_detail",
-    "account_list",
+    "account_deals",
     "board",
     "board_cards",
     "card_from",
@@ -54,4 +53,5 @@ __all__ = [
     "opportunity_for",
     "pipeline_stages",
     "stage_headers",
+    "with_open_deals",
 ]

@@ -1,4 +1,5 @@
-"""The accounts pages' reads: list with open-deal totals, account page."""
+"""Deal figures of accounts, for the account pages (accounts.views): open deals per account on
+the list, an account's deals with totals on its page."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from django.db.models import (
     Count,
     DecimalField,
     OuterRef,
-    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -17,8 +17,8 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from crm.models import Account, Activity, User
-from leads.models import Lead
+from accounts.models import Account
+from crm.models import User
 from pipeline.models import Opportunity, Stage
 
 
@@ -45,28 +45,18 @@ def _deal_count(user: User, **filters: object) -> Subquery:
     return Subquery(deals.annotate(n=Count("pk")).values("n"))
 
 
-def account_list(*, user: User, q: str = "", owner: str = "", kind: str = "") -> QuerySet[Account]:
-    """Accounts the user can see, searchable, with their open deals' count and amount
-    (correlated aggregates over the user's visible deals: one statement per page)."""
-    qs = Account.objects.visible_to(user).select_related("owner")
-    if q:
-        qs = qs.filter(Q(name__icontains=q) | Q(domain__icontains=q))
-    if owner == "me":
-        qs = qs.filter(owner=user)
-    elif owner.isdigit():
-        qs = qs.filter(owner_id=int(owner))
-    if kind == "customer":
-        qs = qs.filter(is_customer=True)
-    elif kind == "prospect":
-        qs = qs.filter(is_customer=False)
-    return qs.annotate(
+def with_open_deals(accounts: QuerySet[Account], *, user: User) -> QuerySet[Account]:
+    """Annotate each account with its open deals' count and amount (`open_deals`,
+    `open_amount`), counting only the deals `user` can see (correlated aggregates: one
+    statement per page)."""
+    return accounts.annotate(
         open_deals=Coalesce(_deal_count(user, stage__kind=Stage.Kind.OPEN), Value(0)),
         open_amount=Coalesce(
             _deal_sum(user, stage__kind=Stage.Kind.OPEN),
             Value(Decimal("0")),
             output_field=DecimalField(max_digits=16, decimal_places=2),
         ),
-    ).order_by("name", "pk")
+    )
 
 
 @dataclass
@@ -80,17 +70,14 @@ class AccountTotals:
 
 
 @dataclass
-class AccountDetail:
-    account: Account
+class AccountDeals:
     opportunities: list[Opportunity]
     totals: AccountTotals
-    leads: list[Lead]
-    activities: list[Activity]
 
 
-def account_detail(*, user: User, account: Account, limit: int = 100) -> AccountDetail:
-    """An account's visible deals (open and closed) with totals, its leads and its timeline
-    (three queries; each list is bounded)."""
+def account_deals(*, user: User, account: Account, limit: int = 100) -> AccountDeals:
+    """An account's visible deals (open and closed, newest first) with their totals by kind
+    (one query; the list is bounded)."""
     deals = list(
         Opportunity.objects.visible_to(user)
         .filter(account=account)
@@ -102,15 +89,4 @@ def account_detail(*, user: User, account: Account, limit: int = 100) -> Account
         kind = deal.stage.kind
         setattr(totals, f"{kind}_count", getattr(totals, f"{kind}_count") + 1)
         setattr(totals, f"{kind}_amount", getattr(totals, f"{kind}_amount") + deal.amount)
-    leads = list(
-        Lead.objects.visible_to(user).filter(account=account).select_related("owner")[:limit]
-    )
-    activities = list(
-        Activity.objects.visible_to(user)
-        .filter(Q(opportunity__account=account) | Q(lead__account=account))
-        .select_related("owner", "opportunity", "lead")
-        .order_by("-created_at", "-pk")[:limit]
-    )
-    return AccountDetail(
-        account=account, opportunities=deals, totals=totals, leads=leads, activities=activities
-    )
+    return AccountDeals(opportunities=deals, totals=totals)

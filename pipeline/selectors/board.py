@@ -28,7 +28,8 @@ from django.db.models.expressions import RawSQL
 from django.db.models.functions import Length, Substr
 from django.utils import timezone
 
-from crm.models import Activity, Team, User, users_visible_to
+from activities.models import Activity
+from crm.models import Team, User, users_visible_to
 from pipeline.models import Opportunity, Pipeline, Stage
 
 CARDS_PER_PAGE = 50

@@ -11,7 +11,9 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from crm.models import Activity, User
+from activities.models import Activity
+from activities.selectors import activity_timeline
+from crm.models import User
 from pipeline.models import LostReason, Opportunity, Stage, StageChange
 
 
@@ -92,11 +94,7 @@ def opportunity_detail(
         else:
             state = "todo"
         path.append(StageStep(stage=stage, seconds=seconds.get(stage.pk, 0), state=state))
-    activities = list(
-        Activity.objects.filter(opportunity=opportunity)
-        .select_related("owner")
-        .order_by("-created_at", "-pk")[:100]
-    )
+    activities = activity_timeline(subject=opportunity)
     open_tasks = sorted(
         (a for a in activities if a.kind == Activity.Kind.TASK and a.done_at is None),
         key=lambda a: a.due_at or now,

@@ -18,8 +18,9 @@ from django.db import models, transaction
 from django.db.models import F, Max, Min
 from django.utils import timezone
 
+from accounts.models import Account
 from crm.audit import diff, record
-from crm.models import Account, User
+from crm.models import User
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage, StageChange
 
 POSITION_STEP = 1024.0

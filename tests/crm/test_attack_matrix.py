@@ -26,7 +26,9 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from crm.models import Account, Activity, ApiToken, Notification, User
+from accounts.models import Account
+from activities.models import Activity
+from crm.models import ApiToken, Notification, User
 from leads.models import Lead
 from pipeline.models import Opportunity
 from tests.crm import attack_matrix as am

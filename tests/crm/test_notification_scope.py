@@ -18,8 +18,9 @@ import time_machine
 from django.conf import settings as django_settings
 from django.urls import reverse
 
+from activities.services import create_activity
 from crm.models import Notification, OrgSettings
-from crm.services import create_activity, mark_notifications_read, notify_many
+from crm.services import mark_notifications_read, notify_many
 from crm.services_users import reassign_open_work
 from leads.models import Lead
 from leads.services import assign_leads, transition_leads

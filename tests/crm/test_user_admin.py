@@ -237,7 +237,7 @@ def test_reassigning_everything_to_one_user(client, admin_user, rep, other_rep):
 
 
 def test_open_tasks_on_handed_over_records_go_to_the_new_owner(client, admin_user, rep, other_rep):
-    from crm.models import Activity
+    from activities.models import Activity
 
     lead = LeadFactory(owner=rep)
     deal = OpportunityFactory(owner=rep)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Activity
+from activities.models import Activity
 from forecasting import metrics
 from forecasting.periods import parse_period
 from pipeline.models import LostReason, StageChange

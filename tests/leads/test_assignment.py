@@ -8,7 +8,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from crm.models import Activity, Notification, OrgSettings
+from activities.models import Activity
+from crm.models import Notification, OrgSettings
 from leads import assignment
 from leads.models import AssignmentLog, AssignmentRule, Lead, LeadTransition
 from leads.services import transition_leads

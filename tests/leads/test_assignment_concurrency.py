@@ -9,7 +9,8 @@ import pytest
 from django.db import connections
 from django.db.models import Count
 
-from crm.models import Activity, User
+from activities.models import Activity
+from crm.models import User
 from leads.assignment import assign_leads
 from leads.models import AssignmentLog, AssignmentRule, Lead, LeadTransition
 from tests.factories import TeamFactory

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from crm.models import Account
+from accounts.models import Account
 from leads.models import Lead, LeadTransition
 from leads.services import InvalidTransition, convert_lead, match_account
 from pipeline.models import Opportunity

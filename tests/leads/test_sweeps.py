@@ -8,8 +8,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from crm.models import Activity, JobRun, Notification, OrgSettings
-from crm.services import create_activity
+from activities.models import Activity
+from activities.services import create_activity
+from crm.models import JobRun, Notification, OrgSettings
 from leads.models import Lead, LeadReason, LeadTransition
 from leads.sweeps import check_first_contact_sla, recycle_zombie_leads, sla_attainment
 from leads.tasks import check_first_contact_sla_task, recycle_zombie_leads_task

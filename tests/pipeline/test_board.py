@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Activity
+from activities.models import Activity
 from pipeline.models import Opportunity, StageChange
 from tests.factories import AccountFactory, OpportunityFactory, PipelineFactory, UserFactory
 from tests.pipeline.factories import LostReasonFactory, bulk_deals

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crm.models import Activity
+from activities.models import Activity
 from crm.seed import seed_org
 from pipeline import seed
 from pipeline.models import Opportunity, Pipeline, StageChange

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from activities.services import create_activity
 from config.celery import app
 from crm.models import JobRun, Notification, OrgSettings
-from crm.services import create_activity
 from pipeline.models import Opportunity, Stage, StageChange
 from pipeline.services import create_opportunity
 from pipeline.stale import STALE_REASON, reopen_opportunity, sweep_stale_opportunities

@@ -10,9 +10,9 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from activities.services import create_activity
 from crm import audit
 from crm.models import AuditLog, OrgSettings
-from crm.services import create_activity
 from pipeline.models import Opportunity, Stage, StageChange
 from pipeline.services import create_opportunity
 from pipeline.stale import STALE_REASON, reopen_opportunity, sweep_stale_opportunities

@@ -27,6 +27,42 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
+def _commands(*, host: str, port: int, concurrency: int) -> dict[str, list[str]]:
+    """The three processes: web server, Celery worker, Celery beat (schedule under var/)."""
+    python = sys.executable
+    var = str(settings.VAR_DIR)
+    return {
+        "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
+        "worker": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-l",
+            "INFO",
+            f"--concurrency={concurrency}",
+            "-n",
+            "worker@%h",
+        ],
+        "beat": [
+            python,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "-l",
+            "INFO",
+            "--schedule",
+            os.path.join(var, "celerybeat-schedule"),
+            "--pidfile",
+            "",
+        ],
+    }
+
+
 class Command(BaseCommand):
     help = "Run the web server, a Celery worker and Celery beat together."
 
@@ -40,38 +76,8 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Port {port} is already in use: stop the other server or run `make run PORT={port + 1}`."
             )
-        python = sys.executable
+        commands = _commands(host=host, port=port, concurrency=concurrency)
         var = str(settings.VAR_DIR)
-        commands = {
-            "web": [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"],
-            "worker": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "worker",
-                "-l",
-                "INFO",
-                f"--concurrency={concurrency}",
-                "-n",
-                "worker@%h",
-            ],
-            "beat": [
-                python,
-                "-m",
-                "celery",
-                "-A",
-                "config",
-                "beat",
-                "-l",
-                "INFO",
-                "--schedule",
-                os.path.join(var, "celerybeat-schedule"),
-                "--pidfile",
-                "",
-            ],
-        }
         broker = "Redis" if settings.REDIS_URL else f"filesystem broker under {var}/broker"
         database = (
             "PostgreSQL"

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from crm import registry
 from crm.models import User
 from crm.seed import seed_org
-
-# Order matters: routing rules need the org, pipeline needs accounts and leads, scoring needs
-# leads, forecasting needs deals.
-APP_SEEDERS = (
-    "leads.seed",
-    "leads.routing_seed",
-    "pipeline.seed",
-    "scoring.seed",
-    "forecasting.seed",
-)
 
 
 class Command(BaseCommand):
@@ -35,12 +25,13 @@ class Command(BaseCommand):
             self.stdout.write("Demo data exists already: not reseeding.")
             return
         org = seed_org(password=password)
-        for module in APP_SEEDERS:
-            app = module.replace(".seed", "").replace("_seed", "")
-            counts = importlib.import_module(module).run(org)
+        # Each app registers its seeder (crm.registry) with an order: routing rules need the
+        # org, deals need accounts and leads, scoring needs leads, forecasting needs deals.
+        for seeder in registry.demo_seeders():
+            counts = seeder.run(org)
             if counts:
                 summary = ", ".join(f"{n} {what}" for what, n in counts.items())
-                self.stdout.write(f"  {app}: {summary}")
+                self.stdout.write(f"  {seeder.label}: {summary}")
         self.stdout.write(self.style.SUCCESS("Demo organisation ready."))
         self.stdout.write(
             f"Logins (password: {password}): admin, manager1, manager2, rep1 … rep12, marketing"

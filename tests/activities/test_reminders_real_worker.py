@@ -17,9 +17,10 @@ from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
+from activities.models import Activity, ReminderDelivery
+from activities.tasks import send_due_reminders_task
 from config.celery import app
-from crm.models import Activity, Notification, ReminderDelivery
-from crm.tasks import send_due_reminders_task
+from crm.models import Notification
 from tests.factories import LeadFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[2]

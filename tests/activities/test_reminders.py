@@ -10,10 +10,11 @@ from django.core import mail
 from django.db import IntegrityError
 from django.utils import timezone
 
-from crm.models import Activity, JobRun, Notification, ReminderDelivery
-from crm.reminders import deliver_due_reminders, send_due_reminders
-from crm.services import create_activity
-from crm.tasks import send_due_reminders_task
+from activities.models import Activity, ReminderDelivery
+from activities.reminders import deliver_due_reminders, send_due_reminders
+from activities.services import create_activity
+from activities.tasks import send_due_reminders_task
+from crm.models import JobRun, Notification
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db

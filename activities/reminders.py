@@ -22,9 +22,9 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F, QuerySet
-from django.urls import reverse
 
-from crm.models import Activity, Notification, ReminderDelivery
+from activities.models import Activity, ReminderDelivery
+from crm.models import Notification
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ def deliver_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> tuple[in
     tasks = list(
         due_reminders(now=now)
         .select_for_update(skip_locked=True, of=("self",))
-        .select_related("lead", "opportunity")
         .order_by("remind_at", "pk")[:limit]
     )
     if not tasks:
@@ -63,34 +62,33 @@ def deliver_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> tuple[in
     done = set(
         ReminderDelivery.objects.filter(activity__in=tasks).values_list("activity_id", "due_at")
     )
-    fresh = [task for task in tasks if (task.pk, task.remind_at) not in done]
+    # (task, its reminder time): due_reminders() only returns tasks that have one.
+    fresh = [
+        (task, task.remind_at)
+        for task in tasks
+        if task.remind_at is not None and (task.pk, task.remind_at) not in done
+    ]
     notifications = Notification.objects.bulk_create(
         Notification(
             recipient_id=task.owner_id,
             verb="task_due",
             message=f"Reminder: {task.subject} (due {task.due_at:%Y-%m-%d %H:%M} UTC)"[:300],
-            url=_url(task),
+            url=task.subject_url,
         )
-        for task in fresh
+        for task, _ in fresh
     )
     ReminderDelivery.objects.bulk_create(
         ReminderDelivery(
             activity_id=task.pk,
             recipient_id=task.owner_id,
-            due_at=task.remind_at,
+            due_at=remind_at,
             sent_at=now,
             notification_id=notification.pk,
         )
-        for task, notification in zip(fresh, notifications, strict=True)
+        for (task, remind_at), notification in zip(fresh, notifications, strict=True)
     )
     Activity.objects.filter(pk__in=[task.pk for task in tasks]).update(reminded_at=now)
     return len(tasks), len(fresh)
-
-
-def _url(task: Activity) -> str:
-    if task.lead_id:
-        return f"/leads/{task.lead_id}/"
-    return reverse("pipeline:opportunity", args=[task.opportunity_id])
 
 
 @transaction.atomic
@@ -117,7 +115,7 @@ def email_pending_reminders(
         task = delivery.activity
         message = EmailMessage(
             subject=f"[Plumb] Reminder: {task.subject}"[:150],
-            body=f"Due {task.due_at:%Y-%m-%d %H:%M} UTC.\n\n{settings.SITE_URL}{_url(task)}",
+            body=f"Due {task.due_at:%Y-%m-%d %H:%M} UTC.\n\n{settings.SITE_URL}{task.subject_url}",
             to=[user.email],
             headers={"Message-ID": f"<reminder-{delivery.pk}@plumb>"},
         )

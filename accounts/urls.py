@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pipeline import views
+from accounts import views
 
 app_name = "accounts"
 

@@ -1,0 +1,161 @@
+"""Activities (calls, e-mails, meetings, notes, tasks) and the reminder deliveries of tasks.
+
+An activity is about one subject — a lead or a deal today — reached through a nullable
+foreign key per subject kind. The features register their subjects (activities.registry),
+so this app knows the foreign keys' names but never imports the features.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from activities import registry
+from crm.models import Notification, TimeStampedModel, User, scope_q
+from crm.registry import record_url
+
+
+class ActivityQuerySet(models.QuerySet["Activity"]):
+    def visible_to(self, user: User) -> ActivityQuerySet:
+        """Activities the user owns or whose subject (lead, deal) they can see: each
+        registered subject's own `visible_to` decides."""
+        q = scope_q(user)
+        if q is None:
+            return self
+        for subject in registry.subjects():
+            scoped = subject.model._default_manager.visible_to(user)  # type: ignore[attr-defined]
+            q |= Q(**{f"{subject.field}__in": scoped.values("pk")})
+        return self.filter(q)
+
+    def open_tasks(self) -> ActivityQuerySet:
+        return self.filter(kind=Activity.Kind.TASK, done_at__isnull=True)
+
+
+class Activity(TimeStampedModel):
+    """A call, e-mail, meeting, note or task on a lead or an opportunity.
+
+    Tasks carry `due_at`; `reminded_at` is the claim that makes a reminder go out once.
+    """
+
+    class Kind(models.TextChoices):
+        CALL = "call", "Call"
+        EMAIL = "email", "E-mail"
+        MEETING = "meeting", "Meeting"
+        NOTE = "note", "Note"
+        TASK = "task", "Task"
+
+    CONTACT_KINDS: ClassVar[frozenset[str]] = frozenset({Kind.CALL, Kind.EMAIL, Kind.MEETING})
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    subject = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="activities"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    lead = models.ForeignKey(
+        "leads.Lead", null=True, blank=True, on_delete=models.CASCADE, related_name="activities"
+    )
+    opportunity = models.ForeignKey(
+        "pipeline.Opportunity",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+    )
+
+    objects = ActivityQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "activities"
+        indexes = [
+            models.Index(
+                fields=["remind_at"],
+                name="activity_reminder_due",
+                condition=Q(kind="task", done_at__isnull=True, reminded_at__isnull=True),
+            ),
+            models.Index(fields=["owner", "due_at"], name="activity_owner_due"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lead__isnull=False) | Q(opportunity__isnull=False),
+                name="activity_has_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
+
+    @property
+    def is_overdue(self) -> bool:
+        return bool(self.due_at and not self.done_at and self.due_at < timezone.now())
+
+    @property
+    def subject_record(self) -> models.Model | None:
+        """The lead or deal this activity is about (select_related it to keep this query-free)."""
+        for subject in registry.subjects():
+            if getattr(self, f"{subject.field}_id") is not None:
+                record: models.Model = getattr(self, subject.field)
+                return record
+        return None
+
+    @property
+    def subject_url(self) -> str:
+        """The page of the lead or deal this activity is about (no query: ids only)."""
+        for subject in registry.subjects():
+            pk = getattr(self, f"{subject.field}_id")
+            if pk is not None:
+                return record_url(subject.model, pk)
+        return ""
+
+
+class ReminderDelivery(models.Model):
+    """One task reminder, delivered once: the unique (activity, due_at) pair makes a second
+    in-app send impossible, whatever workers die or retry.
+
+    The in-app notification is written in the same transaction as this row; the e-mail is sent
+    afterwards by the reminder sweeper (claimed with SKIP LOCKED, `emailed_at` set on success,
+    `attempts` counted), never through a broker message that a wiped broker could lose.
+    """
+
+    activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="reminders")
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    due_at = models.DateTimeField(help_text="The reminder time (the task's remind_at).")
+    sent_at = models.DateTimeField(help_text="When the in-app reminder was created.")
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="E-mail attempts.")
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["activity", "due_at"], name="reminder_once"),
+        ]
+        indexes = [
+            models.Index(
+                fields=["sent_at"], name="reminder_email_pending", condition=Q(emailed_at=None)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reminder {self.activity_id} @ {self.due_at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,93 @@
+"""How leads plug into the layers below them, registered from `LeadsConfig.ready()`.
+
+- the core (crm.registry): leads are records with a page and a History tab; a departing
+  rep's open leads are handed over; the dashboard shows "My new leads"; the demo seeds;
+- activities: activities are logged on leads (Activity.lead), and logging one runs the
+  rotting and speed-to-lead clocks;
+- accounts: a lead reaches its account (Lead.account), so whoever sees the lead sees it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+
+from accounts import registry as accounts_registry
+from activities import registry as activities_registry
+from activities.models import Activity
+from crm import audit, registry
+from crm.models import User
+from leads import routing_seed, seed
+from leads.models import Lead
+
+
+def open_leads(user: User) -> QuerySet[Lead]:
+    """The user's open leads: what they hand over when they leave."""
+    return Lead.objects.filter(owner=user, stage__in=Lead.OPEN_STAGES)
+
+
+def hand_over_leads(handover: registry.HandOver) -> None:
+    """Give `ids` to the new owner (a fresh assignment time) and audit it, set-based: one
+    UPDATE, one bulk audit insert, in the reassignment's transaction."""
+    now = handover.now
+    Lead.objects.filter(pk__in=handover.ids).update(
+        owner_id=handover.to_user_id, assigned_at=now, updated_at=now
+    )
+    audit.record_many(
+        actor=handover.by,
+        action="lead.reassign",
+        model=Lead,
+        ids=handover.ids,
+        changes={"owner": [handover.from_user.pk, handover.to_user_id]},
+    )
+
+
+def lead_activity_logged(activity: Activity, now: datetime) -> None:
+    """Any activity refreshes the lead's `last_activity_at` (the rotting clock); a call,
+    e-mail or meeting stamps `first_contacted_at` once (the speed-to-lead clock)."""
+    if activity.lead_id is None:
+        return
+    Lead.objects.filter(pk=activity.lead_id).update(last_activity_at=now)
+    if activity.kind in Activity.CONTACT_KINDS:
+        Lead.objects.filter(pk=activity.lead_id, first_contacted_at__isnull=True).update(
+            first_contacted_at=now
+        )
+
+
+def new_leads(*, user: User, now: datetime, limit: int) -> list[Lead]:
+    """The dashboard's "My new leads": the user's MQL and SRL leads, newest assignment first
+    (one query)."""
+    return list(
+        Lead.objects.filter(
+            owner=user, stage__in=[Lead.Lifecycle.MQL, Lead.Lifecycle.SRL]
+        ).order_by("-assigned_at", "-created_at")[:limit]
+    )
+
+
+def register() -> None:
+    registry.register_record(Lead, history_kind="leads", url_name="leads:detail")
+    registry.register_open_work(
+        registry.OpenWorkKind(
+            key="leads",
+            order=10,
+            noun="lead",
+            model=Lead,
+            open_records=open_leads,
+            describe=lambda lead: lead.get_stage_display(),
+            hand_over=hand_over_leads,
+        )
+    )
+    registry.register_dashboard_panel(
+        registry.DashboardPanel(
+            key="new_leads", order=20, template="leads/_dashboard_new_leads.html", items=new_leads
+        )
+    )
+    registry.register_demo_seeder(registry.DemoSeeder(label="leads", order=10, run=seed.run))
+    registry.register_demo_seeder(
+        registry.DemoSeeder(label="leads.routing", order=20, run=routing_seed.run)
+    )
+    activities_registry.register_subject(
+        field="lead", model=Lead, order=10, on_logged=lead_activity_logged
+    )
+    accounts_registry.register_reach(model=Lead, field="account")
