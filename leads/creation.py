@@ -1,5 +1,5 @@
 """Creating leads, set-based: the one way a lead is born (the import, and the unknown leads
-engagement events ask for; web-to-lead forms will join them).
+engagement events ask for).
 
 Every new lead gets the creator's owner rule, is scored as it is inserted (fit rules: it has
 no events yet) with its first history row, and gets one audit entry (`lead.<via>.created`).
@@ -16,7 +16,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, models
+from django.db import IntegrityError, connection, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from crm.audit import record_many
@@ -113,14 +114,36 @@ def _insert(rows: list[dict[str, Any]], *, now: datetime, skip_conflicts: bool) 
 def _bulk_create(
     rows: list[dict[str, Any]], *, now: datetime, skip_conflicts: bool
 ) -> dict[str, int]:
-    leads = [Lead(created_at=now, updated_at=now, **values) for values in rows]
-    Lead.objects.bulk_create(leads, ignore_conflicts=skip_conflicts)
-    if not skip_conflicts:
+    """Django's bulk_create (SQLite). Ignored conflicts would return no ids, so with
+    `skip_conflicts` the rows whose key is taken are left out first (one read), and a
+    writer that slipped in between is met by a second try (a savepoint each)."""
+    for attempt in range(2):
+        todo = _untaken(rows) if skip_conflicts else rows
+        leads = [Lead(created_at=now, updated_at=now, **values) for values in todo]
+        try:
+            with transaction.atomic():
+                Lead.objects.bulk_create(leads)
+        except IntegrityError:
+            if not skip_conflicts or attempt:
+                raise
+            continue
         return {lead.email: lead.pk for lead in leads}
-    # Ignored conflicts return no ids: read back the rows stamped with this insert's time
-    # (a lead that was there before carries its own created_at).
+    raise AssertionError("unreachable: the second attempt returns or raises")  # pragma: no cover
+
+
+def _untaken(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose e-mail and external id no lead holds yet."""
     emails = [row["email"] for row in rows]
-    return dict(Lead.objects.filter(email__in=emails, created_at=now).values_list("email", "pk"))
+    external_ids = [row["external_id"] for row in rows if row.get("external_id")]
+    taken = Lead.objects.filter(Q(email__in=emails) | Q(external_id__in=external_ids))
+    pairs = list(taken.values_list("email", "external_id"))
+    taken_emails = {email for email, _ in pairs}
+    taken_ids = {external_id for _, external_id in pairs if external_id}
+    return [
+        row
+        for row in rows
+        if row["email"] not in taken_emails and row.get("external_id") not in taken_ids
+    ]
 
 
 @lru_cache(maxsize=1)

@@ -239,7 +239,7 @@ def qualifies_for_mql(*, stage: str, mql_at: datetime | None) -> bool:
     return stage == Lead.Lifecycle.NEW and mql_at is None
 
 
-def qualify_crossers(crossings: Sequence[ThresholdCrossing], /) -> list[int]:
+def qualify_crossers(*, crossings: Sequence[ThresholdCrossing]) -> list[int]:
     """Move to MQL the leads a scoring pass scored at or over the threshold that qualify (the
     rule above), with a LeadTransition, audit entries, owner notifications and routing like
     any move. Every scoring path ends here: events, rescore jobs and decay (through
@@ -255,7 +255,7 @@ def qualify_crossers(crossings: Sequence[ThresholdCrossing], /) -> list[int]:
 def rescore_leads(*, lead_ids: Iterable[int]) -> list[int]:
     """Score these leads again after their fields changed and qualify the crossers, in the
     caller's transaction. Returns the ids that became MQL."""
-    return qualify_crossers(score_leads(lead_ids=lead_ids).crossed)
+    return qualify_crossers(crossings=score_leads(lead_ids=lead_ids).crossed)
 
 
 def create_event_leads(
@@ -270,7 +270,7 @@ def create_event_leads(
         for lead in sorted(leads, key=lambda lead: lead.email)
     ]
     created = create_leads(rows=rows, by=by, via="event", scoring=scoring, skip_conflicts=True)
-    qualify_crossers(created.crossed)
+    qualify_crossers(crossings=created.crossed)
     return created.ids
 
 

@@ -165,7 +165,7 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
                 now=now,
                 events_only=True,
             )
-            handoff.lifecycle().qualify(scored.crossed)
+            handoff.lifecycle().qualify(crossings=scored.crossed)
     return IngestResult(outcomes=[p.outcome for p in parsed])
 
 
@@ -226,7 +226,7 @@ def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Pars
         events_only=True,
         skip_locked=True,
     )
-    handoff.lifecycle().qualify(scored.crossed)
+    handoff.lifecycle().qualify(crossings=scored.crossed)
     return parsed, sorted(set(lead_ids) - set(scored.scored))
 
 

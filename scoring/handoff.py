@@ -4,7 +4,7 @@ Scoring computes and stores scores; it never moves a lead's stage and never crea
 (only leads.services does, DESIGN.md). Leads sits above scoring, so scoring cannot import
 leads.services; instead leads registers its two functions here in LeadsConfig.ready():
 
-- `qualify(crossings)`: decides which of the leads a pass scored at or over the MQL threshold
+- `qualify(crossings=…)`: decides which of the leads a pass scored at or over the MQL threshold
   become MQL (leads.services.qualify_crossers; the one rule: MQL once, never past `new`);
 - `create_leads(leads=…, by=…, scoring=…)`: creates the unknown leads an event batch asked for,
   through the creation service of the import (leads.services.create_event_leads).
@@ -36,7 +36,7 @@ class UnknownLead:
 
 
 class Qualify(Protocol):
-    def __call__(self, crossings: Sequence[ThresholdCrossing], /) -> list[int]:
+    def __call__(self, *, crossings: Sequence[ThresholdCrossing]) -> list[int]:
         """Move the crossings that qualify to MQL; returns the ids that moved."""
         ...
 

@@ -146,8 +146,8 @@ def _import(records: list[Any], *, match_on: str, by: User, dry_run: bool) -> Im
         if not dry_run:
             # Created leads were scored as they were inserted (fit only: no events yet), the
             # updated ones are scored now; the crossers of each kind may become MQL.
-            services.qualify_crossers(crossed)
-            services.qualify_crossers(score_leads(lead_ids=updated).crossed)
+            services.qualify_crossers(crossings=crossed)
+            services.qualify_crossers(crossings=score_leads(lead_ids=updated).crossed)
             record_many(actor=by, action="lead.import.updated", model=Lead, ids=updated)
             outcome.lead_ids = [
                 r["id"] for r in results if r["status"] in ("created", "updated") and r["id"]

@@ -91,7 +91,7 @@ def run_rescore_job(*, job_id: int) -> RescoreJob | None:
                 now=now,
             )
             # A lowered threshold or a new rule: leads now over it may become MQL.
-            handoff.lifecycle().qualify(scored.crossed)
+            handoff.lifecycle().qualify(crossings=scored.crossed)
             RescoreBatch.objects.filter(pk=batch.pk).update(done_at=now)
             # Last statement before commit: the job row lock is held only for an instant.
             RescoreJob.objects.filter(pk=job.pk).update(
@@ -130,7 +130,7 @@ def decay_engagement(
                     rule_set=rule_set,
                     org=org,
                 )
-                handoff.lifecycle().qualify(scored.crossed)
+                handoff.lifecycle().qualify(crossings=scored.crossed)
                 counts["leads"] += len(ids)
                 counts["changed"] += scored.changed
                 cursor = ids[-1]
