@@ -303,7 +303,11 @@ REST_FRAMEWORK = {
 SPECTACULAR_SETTINGS = {
     # One schema name per choice set that several fields share (e.g. a lead's stage and the
     # transition's "to"), so the schema is stable and check --deploy stays quiet.
-    "ENUM_NAME_OVERRIDES": {"LeadLifecycleEnum": "leads.models.Lead.Lifecycle"},
+    "ENUM_NAME_OVERRIDES": {
+        "LeadLifecycleEnum": "leads.models.Lead.Lifecycle",
+        # A lead's source keeps its component name (the import's own is LeadRecordSourceEnum).
+        "LeadSourceEnum": "leads.models.Lead.Source",
+    },
     "TITLE": "Plumb CRM API",
     "DESCRIPTION": "Leads, scoring events, pipelines, opportunities and forecasts. "
     "Authenticate with `Authorization: Bearer <token>` (Settings → API tokens).",

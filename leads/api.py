@@ -3,13 +3,10 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from typing import Any
+from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -28,8 +25,11 @@ from rest_framework.viewsets import GenericViewSet
 from crm.api_filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from leads import selectors, services
-from leads.importing import MAX_BATCH, TEXT_FIELDS
+from leads.importing.batch import MATCH_KEYS
+from leads.importing.fields import PARSERS, FieldParser
+from leads.importing.service import BatchTooLarge, IdempotencyKey, IdempotencyMismatch, import_leads
 from leads.models import Lead
+from pipeline import selectors as pipeline_selectors
 from pipeline.models import Opportunity, Pipeline
 
 
@@ -75,74 +75,37 @@ class LeadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True})
-class _ExternalIdField(serializers.JSONField):
-    """Documentation only: an id sent as text or as a whole number (stored as text), or null
-    to clear it."""
+def _documented(parser: FieldParser) -> serializers.Field:
+    """A documentation-only serializer field whose schema is the parser's own."""
+    schema = extend_schema_field(parser.schema(), component_name=parser.component)
+    field_class = schema(
+        type(f"{parser.name.title().replace('_', '')}Field", (serializers.JSONField,), {})
+    )
+    return field_class(required=False, help_text=parser.description() or None)
 
 
-@extend_schema_field(
+# Documentation of one lead record, in an import and in a PATCH (the schema, and what the API
+# fuzzing sends), generated from the import's own parser table: exactly what
+# leads.importing.fields.clean_lead_fields accepts. The batch is validated by that table in
+# one pass, not by this serializer.
+LeadRecordSerializer = type(
+    "LeadRecordSerializer",
+    (serializers.Serializer,),
     {
-        "oneOf": [
-            {"type": "integer", "minimum": 0, "maximum": 2_147_483_647},
-            {"type": "string", "description": "digits"},
-        ],
-        "nullable": True,
-    }
+        "__module__": __name__,
+        "__doc__": "One lead record: the fields below, all optional (an import needs its "
+        "match key, a new lead its email). Any other field fails the record, naming it "
+        "(custom data goes in `attributes`).",
+        **{name: _documented(parser) for name, parser in PARSERS.items()},
+    },
 )
-class _CountField(serializers.JSONField):
-    """Documentation only: a whole number, or its digits as text."""
-
-
-def _text_field(length: int) -> serializers.CharField:
-    return serializers.CharField(
-        required=False,
-        allow_blank=True,
-        allow_null=True,
-        help_text=f"At most {length} characters (surrounding spaces are trimmed; null = empty).",
-    )
-
-
-class LeadRecordSerializer(serializers.Serializer):
-    """Documentation of one lead record, in an import and in a PATCH (the schema, and what the
-    API fuzzing sends): exactly what leads.importing.clean_lead_fields accepts. Any other field
-    fails the record, naming it (custom data goes in `attributes`)."""
-
-    email = serializers.CharField(
-        required=False,
-        help_text="Needed when matching on email, and for every new lead; stored trimmed and "
-        "in lower case.",
-    )
-    external_id = _ExternalIdField(
-        required=False, help_text="Your id for the lead (needed when matching on it)."
-    )
-    first_name = _text_field(TEXT_FIELDS["first_name"])
-    last_name = _text_field(TEXT_FIELDS["last_name"])
-    phone = _text_field(TEXT_FIELDS["phone"])
-    title = _text_field(TEXT_FIELDS["title"])
-    company = _text_field(TEXT_FIELDS["company"])
-    industry = _text_field(TEXT_FIELDS["industry"])
-    country = _text_field(TEXT_FIELDS["country"])
-    region = _text_field(TEXT_FIELDS["region"])
-    campaign = _text_field(TEXT_FIELDS["campaign"])
-    utm_source = _text_field(TEXT_FIELDS["utm_source"])
-    utm_medium = _text_field(TEXT_FIELDS["utm_medium"])
-    utm_campaign = _text_field(TEXT_FIELDS["utm_campaign"])
-    employee_count = _CountField(required=False)
-    source = serializers.ChoiceField(choices=sorted(Lead.Source.values), required=False)
-    attributes = serializers.DictField(
-        required=False, help_text="Custom data (at most 16 KB), merged into what is stored."
-    )
-    owner = serializers.IntegerField(
-        required=False, allow_null=True, help_text="A user id, or null for unassigned."
-    )
 
 
 class LeadImportSerializer(serializers.Serializer):
     """Documentation of the import body. The batch is validated in one pass by
     leads.importing, not with one serializer per record."""
 
-    match_on = serializers.ChoiceField(choices=["email", "external_id"])
+    match_on = serializers.ChoiceField(choices=list(MATCH_KEYS))
     leads = LeadRecordSerializer(many=True, help_text="Up to 1,000 leads.")
 
 
@@ -150,7 +113,9 @@ class ImportResultSerializer(serializers.Serializer):
     index = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["created", "updated", "unchanged", "failed"])
     id = serializers.IntegerField(allow_null=True)
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    errors = serializers.DictField(  # type: ignore[assignment]  # the field is named errors
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
 class LeadImportResponseSerializer(serializers.Serializer):
@@ -204,12 +169,6 @@ class LeadFilter(django_filters.FilterSet):
         return selectors.search(queryset, value)
 
 
-def _body_digest(data: Any) -> str:
-    return hashlib.sha256(
-        json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
-    ).hexdigest()
-
-
 class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
     """Leads visible to the caller (tokens act as their owner, narrowed to their scopes)."""
 
@@ -247,16 +206,14 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
         values = data.validated_data
         try:
             if values["to"] == Lead.Lifecycle.CONVERTED:
-                pipeline = (
-                    values.get("pipeline") or Pipeline.objects.filter(is_default=True).first()
-                )
+                pipeline = values.get("pipeline") or pipeline_selectors.default_pipeline()
                 if pipeline is None:
                     raise DRFValidationError({"pipeline": ["Choose a pipeline."]})
                 services.convert_lead(
                     lead=lead,
                     by=request.user,
                     pipeline=pipeline,
-                    amount=values.get("amount") or 0,
+                    amount=values.get("amount") or Decimal("0"),
                     expected_close_date=values.get("expected_close_date"),
                     deal_type=values.get("deal_type"),
                     name=values["name"],
@@ -303,52 +260,24 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
         if unknown := sorted(set(body) - {"match_on", "leads"}):
             errors["detail"] = [f"Unknown top-level field(s): {', '.join(unknown)}."]
         match_on = body.get("match_on", "email")
-        if match_on not in ("email", "external_id"):
+        if match_on not in MATCH_KEYS:
             errors["match_on"] = ['Expected "email" or "external_id".']
         records = body.get("leads")
         if not isinstance(records, list) or not records:
             errors["leads"] = ["Send a non-empty list of leads."]
-        if errors:
+        if errors or not isinstance(records, list):
             raise DRFValidationError(errors)
-        if len(records) > MAX_BATCH:
-            return Response(
-                {"detail": f"At most {MAX_BATCH} leads per call; this one has {len(records)}."},
-                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            )
         key = (request.headers.get("Idempotency-Key") or "").strip()[:200]
-        digest = _body_digest(body) if key else ""
-        if key:
-            replay = self._replay(request, key, digest)
-            if replay is not None:
-                return replay
         try:
-            with transaction.atomic():
-                outcome = services.import_leads(records=records, match_on=match_on, by=request.user)
-                code = status.HTTP_200_OK if outcome.failed == 0 else status.HTTP_207_MULTI_STATUS
-                payload = outcome.as_dict()
-                if key:
-                    services.remember_import(
-                        user=request.user,
-                        key=key,
-                        body_sha256=digest,
-                        status_code=code,
-                        response=payload,
-                    )
-        except IntegrityError:
-            # A concurrent request with the same key committed first: replay its answer.
-            replay = self._replay(request, key, digest) if key else None
-            if replay is None:
-                raise
-            return replay
-        return Response(payload, status=code)
-
-    def _replay(self, request: AuthenticatedRequest, key: str, digest: str) -> Response | None:
-        try:
-            stored = services.replayed_import(user=request.user, key=key, body_sha256=digest)
-        except services.IdempotencyMismatch as error:
+            outcome = import_leads(
+                records=records,
+                match_on=match_on,
+                by=request.user,
+                idempotency=IdempotencyKey.of(key, body) if key else None,
+            )
+        except IdempotencyMismatch as error:
             return Response({"detail": str(error)}, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
-        if stored is None:
-            return None
-        return Response(
-            stored.response, status=stored.status_code, headers={"Idempotent-Replayed": "true"}
-        )
+        except BatchTooLarge as error:
+            return Response({"detail": str(error)}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else None
+        return Response(outcome.as_dict(), status=outcome.status_code, headers=headers)

@@ -1,7 +1,8 @@
 """CSV in and out for leads: header auto-matching, rows → import records, safe cells.
 
-The CSV import runs the very same `leads.services.import_leads` as the API, 1,000 rows per
-call, so the rules (normalised e-mail, first-wins duplicates, per-row errors) are identical.
+The CSV import runs the very same `leads.importing.service.import_leads` as the API, 1,000
+rows per call, so the rules (normalised e-mail, first-wins duplicates, per-row errors) are
+identical.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from crm.csv_text import decode_csv
 from crm.models import User
-from leads.importing import MAX_BATCH
+from leads.importing.service import MAX_BATCH, import_leads
 from leads.models import LeadCsvUpload
 
 FIELD_CHOICES: list[tuple[str, str]] = [
@@ -203,11 +204,10 @@ def _chunks(items: list[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
 def run_csv_import(*, upload: LeadCsvUpload, by: User, dry_run: bool) -> dict[str, Any]:
     """Preview (dry run) or run the import of an uploaded CSV with its saved column map.
 
-    Returns counts and, for a real run, stores the failed rows on the upload for the
-    downloadable report. Each 1,000-row chunk is one `import_leads` call (its own savepoint).
+        Returns counts and, for a real run, stores the failed rows on the upload for the
+        downloadable report. Each 1,000-row chunk is one `import_leads` call (its own savepoint,
+    inside this function's transaction with the upload's report).
     """
-    from leads.services import import_leads
-
     headers, rows, lines = read_csv_lines(upload.content)
     records = rows_to_records(headers, rows, upload.columns)
     totals = {"created": 0, "updated": 0, "unchanged": 0, "failed": 0, "rows": len(records)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db import models
 
 from activities.models import Activity
 from crm.models import Team, User
@@ -27,6 +28,20 @@ def style(form: forms.Form, *, small: bool = False) -> None:
         else:
             css = f"form-control form-control{size}" if small else "form-control"
         widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+
+
+def choice_field(form: forms.BaseForm, name: str) -> forms.ChoiceField:
+    """A form's choice field, typed (so its choices can be set per request)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField), name
+    return field
+
+
+def model_choice_field(form: forms.BaseForm, name: str) -> forms.ModelChoiceField:
+    """A form's model choice field, typed (so its queryset can be narrowed per request)."""
+    field = form.fields[name]
+    assert isinstance(field, forms.ModelChoiceField), name
+    return field
 
 
 class StyledForm(forms.Form):
@@ -56,18 +71,20 @@ class LeadFilterForm(forms.Form):
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         owners = [(str(u.pk), str(u)) for u in services.assignable_owners(user=user)]
-        self.fields["owner"].choices = [
+        choice_field(self, "owner").choices = [
             ("", "Anyone"),
             ("me", "My leads"),
             ("none", "Unassigned"),
             *owners,
         ]
-        self.fields["team"].queryset = (
+        model_choice_field(self, "team").queryset = (
             Team.objects.all()
             if user.is_admin or user.role == User.Role.MARKETING
             else Team.objects.subtree_of(user)
             if user.is_manager
             else Team.objects.filter(pk=user.team_id)
+            if user.team_id is not None
+            else Team.objects.none()
         )
         style(self, small=True)
 
@@ -102,8 +119,10 @@ class BulkActionForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = services.assignable_owners(user=user)
-        self.fields["reason"].queryset = selectors.lead_reasons(kind=LeadReason.Kind.DISQUALIFY)
+        model_choice_field(self, "owner").queryset = services.assignable_owners(user=user)
+        model_choice_field(self, "reason").queryset = selectors.lead_reasons(
+            kind=LeadReason.Kind.DISQUALIFY
+        )
         # Any integer is a valid choice here; the view scopes ids to the user's leads.
         self.fields["ids"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
         style(self, small=True)
@@ -201,7 +220,11 @@ class LeadEditForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for name in self.FIELDS:
-            self.fields[name] = Lead._meta.get_field(name).formfield(required=name == "email")
+            model_field = Lead._meta.get_field(name)
+            assert isinstance(model_field, models.Field), name
+            form_field = model_field.formfield(required=name == "email")
+            assert form_field is not None, name  # every edited column has a form field
+            self.fields[name] = form_field
         style(self, small=True)
 
     def changed_values(self) -> dict[str, Any]:
@@ -213,7 +236,7 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = services.assignable_owners(user=user)
+        model_choice_field(self, "owner").queryset = services.assignable_owners(user=user)
         style(self, small=True)
 
 
@@ -250,7 +273,7 @@ class CsvMappingForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        chosen = [data.get(f"col_{i}") for i in range(len(self.headers)) if data.get(f"col_{i}")]
+        chosen = [str(data[f"col_{i}"]) for i in range(len(self.headers)) if data.get(f"col_{i}")]
         duplicates = sorted({f for f in chosen if chosen.count(f) > 1})
         if duplicates:
             raise forms.ValidationError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -240,6 +241,8 @@ class ImportIdempotencyKey(models.Model):
     row in, the other request replays it.
     """
 
+    WINDOW: ClassVar[timedelta] = timedelta(hours=24)  # replays within it; purged after it
+
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     key = models.CharField(max_length=200)
     body_sha256 = models.CharField(max_length=64)
@@ -279,6 +282,8 @@ class CsvColumnMapping(models.Model):
 class LeadCsvUpload(models.Model):
     """One CSV file marketing uploaded on the import page, kept between the map, preview and
     import steps (any web process can pick it up) and afterwards for its failed-rows report."""
+
+    RETENTION: ClassVar[timedelta] = timedelta(days=30)  # then the nightly purge deletes it
 
     filename = models.CharField(max_length=255)
     content = models.TextField()

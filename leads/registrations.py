@@ -4,7 +4,10 @@
   rep's open leads are handed over; the dashboard shows "My new leads"; the demo seeds;
 - activities: activities are logged on leads (Activity.lead), and logging one runs the
   rotting and speed-to-lead clocks;
-- accounts: a lead reaches its account (Lead.account), so whoever sees the lead sees it.
+- accounts: a lead reaches its account (Lead.account), so whoever sees the lead sees it;
+- scoring: the leads scoring's own passes (rescore, decay, events) find over the MQL
+  threshold, and the unknown leads events ask for, come back to leads.services, which owns
+  the lifecycle and lead creation.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from activities import registry as activities_registry
 from activities.models import Activity
 from crm import audit, registry
 from crm.models import User
-from leads import routing_seed, seed
+from leads import routing_seed, seed, services
 from leads.models import Lead
+from scoring import handoff
 
 
 def open_leads(user: User) -> QuerySet[Lead]:
@@ -91,3 +95,8 @@ def register() -> None:
         field="lead", model=Lead, order=10, on_logged=lead_activity_logged
     )
     accounts_registry.register_reach(model=Lead, field="account")
+    handoff.register(
+        handoff.LeadLifecycle(
+            qualify=services.qualify_crossers, create_leads=services.create_event_leads
+        )
+    )

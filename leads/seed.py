@@ -74,7 +74,7 @@ COUNTRIES = [("Germany", "EMEA"), ("France", "EMEA"), ("UK", "EMEA"), ("USA", "A
 TITLES = ["CTO", "VP Sales", "Head of Marketing", "Ops Manager", "CFO", "Engineer", "Founder"]
 PUBLIC = ["gmail.com", "outlook.com", "yahoo.com"]
 # Final stage → the path that led there (from "new").
-PATHS = {
+PATHS: dict[str, list[str]] = {
     Lead.Lifecycle.NEW: [],
     Lead.Lifecycle.MQL: ["mql"],
     Lead.Lifecycle.SRL: ["mql", "srl"],
@@ -175,7 +175,7 @@ def run(org: DemoOrg) -> dict[str, int]:
     transitions: list[LeadTransition] = []
     for lead, (created_at, path, owner) in zip(leads, plans, strict=True):
         lead.created_at = created_at
-        at, previous = created_at, Lead.Lifecycle.NEW
+        at, previous = created_at, str(Lead.Lifecycle.NEW)
         # Funnel-like gaps (hours to MQL, days to SQL, weeks to close), squeezed to fit
         # between the lead's creation and now.
         gaps = [rng.uniform(*GAP_HOURS[step]) for step in path]

@@ -1,11 +1,14 @@
 """Lead state changes: the lifecycle (every stage change goes through `transition_leads`,
-set-based), conversion, owner assignment, BANT, edits, and the import entry point with its
-Idempotency-Key bookkeeping (the batch logic lives in `leads.importing`)."""
+set-based, and the moves a page offers come from `allowed_transitions`), the one MQL rule for
+scores (`qualify_crossers`), creation (`create_leads`, in leads.creation), conversion, owner
+assignment, BANT and edits. The lead import is the `leads.importing` package."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date, datetime, timedelta
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -16,12 +19,16 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import Account
-from crm.models import User, users_visible_to
-from leads.importing import BatchTooLarge as BatchTooLarge  # re-exported for callers
-from leads.importing import ImportOutcome
-from leads.importing import import_leads as _import_leads
-from leads.models import ImportIdempotencyKey, Lead, LeadCsvUpload, LeadTransition
+from crm.audit import diff, record, record_many
+from crm.models import Notification, User, users_visible_to
+from crm.services import notify, notify_many
+from leads.creation import create_leads  # the creation service, offered with the lifecycle
+from leads.importing.fields import clean_lead_fields, merge_attributes
+from leads.models import ImportIdempotencyKey, Lead, LeadCsvUpload, LeadReason, LeadTransition
 from pipeline.models import Opportunity, Pipeline
+from pipeline.services import create_opportunity
+from scoring.handoff import UnknownLead
+from scoring.services import NewLeadScoring, ThresholdCrossing, score_leads
 
 
 class InvalidTransition(Exception):
@@ -34,10 +41,63 @@ class InvalidTransition(Exception):
 
 
 NEEDS_REASON = frozenset({Lead.Lifecycle.DISQUALIFIED, Lead.Lifecycle.RECYCLED})
+# Which kind of configured reason each move that needs one offers.
+REASON_KINDS: dict[str, str] = {
+    Lead.Lifecycle.DISQUALIFIED: LeadReason.Kind.DISQUALIFY,
+    Lead.Lifecycle.RECYCLED: LeadReason.Kind.RECYCLE,
+}
 
 
 def _stamp_field(stage: str) -> str:
     return f"{stage}_at"
+
+
+@dataclass(frozen=True)
+class AllowedTransition:
+    """One move the lifecycle allows from a lead's stage, as a page offers it.
+
+    `unmet` says what the lead still lacks (an owner for SRL, BANT for SQL): the move is
+    offered but refused until then, with this very message. `reasons` are the configured
+    reasons to choose from when the move needs one. `converts`: the move is the conversion
+    (its own form: it creates the opportunity)."""
+
+    to: str
+    label: str
+    unmet: str = ""
+    needs_reason: bool = False
+    reasons: tuple[str, ...] = ()
+    converts: bool = False
+
+
+def allowed_transitions(
+    *, lead: Lead, reasons: Iterable[LeadReason] = ()
+) -> list[AllowedTransition]:
+    """The moves `lead`'s stage allows (the transition table, in stage order), each with what
+    it still needs. No queries: `reasons` are the active LeadReasons the page already read.
+    `transition_lead` refuses exactly what this reports as unmet."""
+    labels: dict[str, list[str]] = defaultdict(list)
+    for reason in reasons:
+        labels[reason.kind].append(reason.label)
+    return [
+        AllowedTransition(
+            to=stage,
+            label=Lead.Lifecycle(stage).label,
+            unmet=_unmet(lead, stage),
+            needs_reason=stage in NEEDS_REASON,
+            reasons=tuple(labels[REASON_KINDS[stage]]) if stage in NEEDS_REASON else (),
+            converts=stage == Lead.Lifecycle.CONVERTED,
+        )
+        for stage in lead.allowed_next()
+    ]
+
+
+def _unmet(lead: Lead, to: str) -> str:
+    """What `lead` lacks for an allowed move to `to` ("" = nothing)."""
+    if to == Lead.Lifecycle.SRL and lead.owner_id is None:
+        return "Assign an owner (a rep) before sales accepts the lead."
+    if to == Lead.Lifecycle.SQL and (missing := lead.missing_bant()):
+        return f"BANT is incomplete: confirm {', '.join(missing)} first."
+    return ""
 
 
 @transaction.atomic
@@ -58,10 +118,8 @@ def transition_lead(
             f"A {locked.get_stage_display()} lead cannot move to {Lead.Lifecycle(to).label}.",
             allowed,
         )
-    if to == Lead.Lifecycle.SRL and locked.owner_id is None:
-        raise InvalidTransition("Assign an owner (a rep) before sales accepts the lead.", allowed)
-    if to == Lead.Lifecycle.SQL and (missing := locked.missing_bant()):
-        raise InvalidTransition(f"BANT is incomplete: confirm {', '.join(missing)} first.", allowed)
+    if unmet := _unmet(locked, to):
+        raise InvalidTransition(unmet, allowed)
     if to in NEEDS_REASON and not reason.strip():
         raise InvalidTransition("A reason is required.", allowed)
     if to == Lead.Lifecycle.CONVERTED:
@@ -129,8 +187,6 @@ def transition_leads(
         )
         for lead in rows
     )
-    from crm.audit import record_many
-
     # Each lead's own old stage: a bulk move can mix leads coming from different stages.
     record_many(
         actor=by,
@@ -143,6 +199,7 @@ def transition_leads(
     if notify_owner:
         _notify_owners(lead_ids=ids, to=to, by=by)
     if to == Lead.Lifecycle.MQL:
+        # Imported here: leads.assignment imports this module (routing moves leads).
         from leads.assignment import enqueue_assignment
 
         enqueue_assignment(lead_ids=ids)
@@ -151,11 +208,6 @@ def transition_leads(
 
 def _notify_owners(*, lead_ids: list[int], to: str, by: User | None) -> None:
     """Tell each owner (not the actor) that their leads moved: one notification per owner."""
-    from collections import defaultdict
-
-    from crm.models import Notification
-    from crm.services import notify_many
-
     by_owner: dict[int, list[int]] = defaultdict(list)
     for lead_id, owner_id in Lead.objects.filter(pk__any=lead_ids, owner__isnull=False).values_list(
         "pk", "owner_id"
@@ -176,6 +228,51 @@ def _notify_owners(*, lead_ids: list[int], to: str, by: User | None) -> None:
         )
     if rows:
         notify_many(rows)
+
+
+# --- Scores → MQL, and new leads -----------------------------------------------------------
+
+
+def qualifies_for_mql(*, stage: str, mql_at: datetime | None) -> bool:
+    """The one rule for a score that reaches the MQL threshold: the lead becomes MQL once —
+    only while still `new` and never MQL before (a recycled lead re-qualifies by hand, not
+    by its score); a score that drops later never demotes anyone."""
+    return stage == Lead.Lifecycle.NEW and mql_at is None
+
+
+def qualify_crossers(*, crossings: Sequence[ThresholdCrossing]) -> list[int]:
+    """Move to MQL the leads a scoring pass scored at or over the threshold that qualify (the
+    rule above), with a LeadTransition, audit entries, owner notifications and routing like
+    any move. Every scoring path ends here: events, rescore jobs and decay (through
+    scoring.handoff), the import and lead edits (directly). Stage and `mql_at` are what the
+    pass read under its row lock in this transaction, so deciding costs no query; nothing to
+    move costs none at all."""
+    ids = [c.lead_id for c in crossings if qualifies_for_mql(stage=c.stage, mql_at=c.mql_at)]
+    if not ids:
+        return []
+    return transition_leads(lead_ids=ids, to=Lead.Lifecycle.MQL, by=None)
+
+
+def rescore_leads(*, lead_ids: Iterable[int]) -> list[int]:
+    """Score these leads again after their fields changed and qualify the crossers, in the
+    caller's transaction. Returns the ids that became MQL."""
+    return qualify_crossers(crossings=score_leads(lead_ids=lead_ids).crossed)
+
+
+def create_event_leads(
+    *, leads: Sequence[UnknownLead], by: User, scoring: NewLeadScoring
+) -> dict[str, int]:
+    """The `new` leads an engagement-event batch asked for ("create_lead": true), created
+    like imported ones (create_leads: owner rule, scored, audited as lead.event.created) and
+    qualified if their fit alone reaches the threshold. A lead a concurrent request created
+    first is skipped, not an error. Returns {e-mail: id} of those created."""
+    rows: list[dict[str, Any]] = [
+        {"email": lead.email, "external_id": lead.external_id, "source": Lead.Source.EVENT}
+        for lead in sorted(leads, key=lambda lead: lead.email)
+    ]
+    created = create_leads(rows=rows, by=by, via="event", scoring=scoring, skip_conflicts=True)
+    qualify_crossers(crossings=created.crossed)
+    return created.ids
 
 
 # --- Conversion (sql → converted) ----------------------------------------------------------
@@ -270,8 +367,6 @@ def convert_lead(
     The lead row is locked first, so two concurrent conversions serialise and the second is
     refused (a lead converts once). Everything commits together or not at all.
     """
-    from pipeline.services import create_opportunity
-
     locked = Lead.objects.select_for_update().get(pk=lead.pk)
     allowed = locked.NEXT.get(locked.stage, frozenset())
     if locked.stage == Lead.Lifecycle.CONVERTED:
@@ -342,8 +437,6 @@ def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]
     if not ids:
         return []
     Lead.objects.filter(pk__any=ids).update(owner=owner, assigned_at=now, updated_at=now)
-    from crm.audit import record_many
-
     record_many(
         actor=by,
         action="lead.assign",
@@ -353,8 +446,6 @@ def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]
         changes_for={lead.pk: {"owner_id": [lead.owner_id, owner.pk]} for lead in rows},
     )
     if by.pk != owner.pk:
-        from crm.services import notify
-
         if len(ids) == 1:
             message, url = f"{by} assigned you lead #{ids[0]}.", f"/leads/{ids[0]}/"
         else:
@@ -388,8 +479,6 @@ def update_lead(*, lead: Lead, by: User, data: dict[str, Any]) -> Lead:
     Validates like the import (same rules, same messages); the unique e-mail and external id
     are enforced by the database, reported as field errors. Rescores the lead.
     """
-    from leads.importing import clean_lead_fields, merge_attributes
-
     clean, errors = clean_lead_fields(data, partial=True)
     if "owner" in clean:
         errors.setdefault("owner", []).append("Change the owner with Assign.")
@@ -413,72 +502,21 @@ def update_lead(*, lead: Lead, by: User, data: dict[str, Any]) -> Lead:
         ):
             taken["external_id"] = ["Another lead already has this external id."]
         raise ValidationError(taken or {"detail": ["The lead could not be saved."]}) from None
-    from crm.audit import diff, record
-    from scoring.services import score_leads
-
     after = {name: getattr(locked, name) for name in clean}
     record(actor=by, action="lead.update", target=locked, changes=diff(before, after))
-    score_leads(lead_ids=[locked.pk])
+    rescore_leads(lead_ids=[locked.pk])
     return locked
 
 
-# --- Idempotent replays of the import API -------------------------------------------------
-
-IDEMPOTENCY_WINDOW = timedelta(hours=24)
-
-
-class IdempotencyMismatch(Exception):
-    """The Idempotency-Key was used within 24 h for a different body."""
-
-
-def replayed_import(*, user: User, key: str, body_sha256: str) -> ImportIdempotencyKey | None:
-    """The stored first response for this key, if it is less than 24 h old.
-
-    Raises IdempotencyMismatch when the key came with another body.
-    """
-    stored = ImportIdempotencyKey.objects.filter(
-        user=user, key=key, created_at__gte=timezone.now() - IDEMPOTENCY_WINDOW
-    ).first()
-    if stored is not None and stored.body_sha256 != body_sha256:
-        raise IdempotencyMismatch(
-            "This Idempotency-Key was already used with a different request body."
-        )
-    return stored
-
-
-def remember_import(
-    *, user: User, key: str, body_sha256: str, status_code: int, response: dict[str, Any]
-) -> None:
-    """Store the first response for a key (inside the import's transaction: both commit or
-    neither). An expired row for the key is replaced; a concurrent twin hits the unique index
-    and its transaction rolls back (the caller then replays the winner's response)."""
-    ImportIdempotencyKey.objects.filter(
-        user=user, key=key, created_at__lt=timezone.now() - IDEMPOTENCY_WINDOW
-    ).delete()
-    ImportIdempotencyKey.objects.create(
-        user=user,
-        key=key,
-        body_sha256=body_sha256,
-        status_code=status_code,
-        response=response,
-        created_at=timezone.now(),
-    )
-
-
-def import_leads(
-    *, records: list[Any], match_on: str, by: User, dry_run: bool = False
-) -> ImportOutcome:
-    """See leads.importing.import_leads (the API and the CSV page both call this)."""
-    return _import_leads(records=records, match_on=match_on, by=by, dry_run=dry_run)
-
-
-UPLOAD_RETENTION = timedelta(days=30)
+# --- Import housekeeping ----------------------------------------------------------------
 
 
 @transaction.atomic
 def purge_import_records(*, now: datetime) -> dict[str, int]:
     """Delete Idempotency-Key records past their 24 h window and CSV uploads (file text and
     failed-rows report) older than 30 days. Idempotent: a second run finds nothing."""
-    keys, _ = ImportIdempotencyKey.objects.filter(created_at__lt=now - IDEMPOTENCY_WINDOW).delete()
-    uploads, _ = LeadCsvUpload.objects.filter(created_at__lt=now - UPLOAD_RETENTION).delete()
+    keys, _ = ImportIdempotencyKey.objects.filter(
+        created_at__lt=now - ImportIdempotencyKey.WINDOW
+    ).delete()
+    uploads, _ = LeadCsvUpload.objects.filter(created_at__lt=now - LeadCsvUpload.RETENTION).delete()
     return {"idempotency_keys": keys, "csv_uploads": uploads}

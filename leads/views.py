@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,11 +20,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from activities.services import create_activity
 from crm.csv_export import csv_response
+from crm.forms import add_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User
+from crm.permissions import is_marketing_or_admin, require
 from leads import csv_import, forms, selectors, services
 from leads.models import CsvColumnMapping, Lead, LeadCsvUpload, LeadReason
 from pipeline.models import Opportunity
+from scoring.selectors import lead_score_panel
 
 PAGE_SIZE = 50
 
@@ -142,19 +145,13 @@ def _lead_or_404(request: AuthenticatedHttpRequest, pk: int) -> Lead:
 
 
 def _detail_context(request: AuthenticatedHttpRequest, lead: Lead, **forms_: Any) -> dict[str, Any]:
-    from scoring.selectors import lead_score_panel
-
     bant_initial = {}
     for item in Lead.BANT:
         bant_initial[f"{item}_confirmed"] = getattr(lead, f"{item}_confirmed")
         bant_initial[f"{item}_note"] = getattr(lead, f"{item}_note")
     edit_initial = {name: getattr(lead, name) for name in forms.LeadEditForm.FIELDS}
-    reasons = list(LeadReason.objects.filter(is_active=True))
-    next_stages = [
-        (stage, Lead.Lifecycle(stage).label)
-        for stage in lead.allowed_next()
-        if stage != Lead.Lifecycle.CONVERTED
-    ]
+    reasons = LeadReason.objects.filter(is_active=True)
+    moves = services.allowed_transitions(lead=lead, reasons=reasons)
     return {
         "lead": lead,
         "score_panel": lead_score_panel(lead=lead),
@@ -164,11 +161,10 @@ def _detail_context(request: AuthenticatedHttpRequest, lead: Lead, **forms_: Any
             .filter(lead=lead)
             .select_related("stage", "pipeline")
         ),
-        "next_stages": next_stages,
-        "can_convert": lead.stage == Lead.Lifecycle.SQL,
-        "missing_bant": lead.missing_bant(),
-        "disqualify_reasons": [r for r in reasons if r.kind == LeadReason.Kind.DISQUALIFY],
-        "recycle_reasons": [r for r in reasons if r.kind == LeadReason.Kind.RECYCLE],
+        # The lifecycle card offers exactly the moves the service allows (conversion has its
+        # own form: it creates the opportunity).
+        "moves": [move for move in moves if not move.converts],
+        "can_convert": any(move.converts for move in moves),
         "transition_form": forms_.get("transition_form") or forms.TransitionForm(),
         "bant_form": forms_.get("bant_form") or forms.BantForm(initial=bant_initial),
         "convert_form": forms_.get("convert_form") or forms.ConvertForm(),
@@ -220,7 +216,7 @@ def convert(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         form.add_error(None, error.detail)
         return _rerender(request, lead, convert_form=form)
     except ValidationError as error:
-        form.add_error(None, error.messages)
+        add_validation_error(form, error)
         return _rerender(request, lead, convert_form=form)
     messages.success(
         request, f"Converted: opportunity “{opportunity.name}” on account {opportunity.account}."
@@ -237,7 +233,7 @@ def record_bant(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     try:
         services.record_bant(lead=lead, by=request.user, answers=form.cleaned_data)
     except ValidationError as error:
-        form.add_error(None, error.messages)
+        add_validation_error(form, error)
         return _rerender(request, lead, bant_form=form)
     messages.success(request, "BANT saved.")
     return redirect("leads:detail", pk=lead.pk)
@@ -254,8 +250,7 @@ def add_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             by=request.user, lead=lead, owner=lead.owner or request.user, **form.cleaned_data
         )
     except ValidationError as error:
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        add_validation_error(form, error)
         return _rerender(request, lead, activity_form=form)
     messages.success(request, "Activity added.")
     return redirect("leads:detail", pk=lead.pk)
@@ -274,8 +269,7 @@ def edit_lead(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     try:
         services.update_lead(lead=lead, by=request.user, data=values)
     except ValidationError as error:
-        for field, errors in error.message_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
+        add_validation_error(form, error)
         return _rerender(request, lead, edit_form=form)
     messages.success(request, "Lead saved.")
     return redirect("leads:detail", pk=lead.pk)
@@ -296,8 +290,7 @@ def assign(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 
 
 def _require_importer(request: AuthenticatedHttpRequest) -> None:
-    if not (request.user.is_admin or request.user.role == User.Role.MARKETING):
-        raise PermissionDenied("Only marketing and admins import leads.")
+    require(is_marketing_or_admin(request.user), "Only marketing and admins import leads.")
 
 
 def _upload_or_404(request: AuthenticatedHttpRequest, pk: int) -> LeadCsvUpload:
@@ -319,7 +312,7 @@ def import_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
                 upload_file.read(csv_import.MAX_CSV_BYTES + 1)
             )
         except ValidationError as error:
-            form.add_error("file", error.messages)
+            add_validation_error(form, error)
         else:
             upload = LeadCsvUpload.objects.create(
                 filename=upload_file.name[:255],

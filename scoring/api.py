@@ -20,33 +20,27 @@ from rest_framework.mixins import (
     RetrieveModelMixin,
     UpdateModelMixin,
 )
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
+from crm.api_auth import HasTokenScope
 from crm.api_parsers import SafeJSONParser
 from crm.http import AuthenticatedRequest
+from crm.permissions import is_marketing_or_admin, role_permission
 from scoring import events as events_in
 from scoring import selectors, services
 from scoring.models import RescoreJob, ScoringRule
 
-
-class CanEditRules(permissions.BasePermission):
-    """Everyone signed in reads the rules; marketing and admins change them."""
-
-    message = "Only marketing and admins change scoring rules."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return request.method in permissions.SAFE_METHODS or services.can_edit_rules(request.user)
-
-
-class CanSendEvents(permissions.BasePermission):
-    message = "Only marketing and admin users (or their tokens) send engagement events."
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        return services.can_edit_rules(request.user)
+# Everyone signed in reads the rules; marketing and admins change them.
+CanEditRules = role_permission(
+    is_marketing_or_admin, "Only marketing and admins change scoring rules.", read_open=True
+)
+CanSendEvents = role_permission(
+    is_marketing_or_admin,
+    "Only marketing and admin users (or their tokens) send engagement events.",
+)
 
 
 class ScoringRuleSerializer(serializers.ModelSerializer):
@@ -110,8 +104,6 @@ class ScoringRuleViewSet(
     pagination_class = None  # a rule set is small (tens of rules)
 
     def get_permissions(self) -> list[Any]:
-        from crm.api_auth import HasTokenScope
-
         return [*super().get_permissions(), HasTokenScope()]
 
     def get_queryset(self) -> QuerySet[ScoringRule]:
@@ -246,8 +238,6 @@ class EventsView(APIView):
     parser_classes = [SafeJSONParser]
 
     def get_permissions(self) -> list[Any]:
-        from crm.api_auth import HasTokenScope
-
         return [*super().get_permissions(), HasTokenScope()]
 
     @extend_schema(

@@ -142,7 +142,7 @@ def _missing(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-def _number(value: Any) -> Decimal | None:
+def as_number(value: Any) -> Decimal | None:
     """A number from an int/float/Decimal or a numeric string; None for anything else."""
     if isinstance(value, bool):
         return None
@@ -195,7 +195,7 @@ def field_value(lead: dict[str, Any], name: str) -> Any:
 
 
 def _equals(actual: Any, expected: Any) -> bool:
-    left, right = _number(actual), _number(expected)
+    left, right = as_number(actual), as_number(expected)
     if left is not None and right is not None:
         return left == right
     left_text, right_text = _text(actual), _text(expected)
@@ -214,7 +214,7 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any]], bool]:
     plain = name in LEAD_FIELDS and name != "attributes"
     if plain and op in (Operator.EQUALS, Operator.IN) and expected is not None:
         options = expected if isinstance(expected, list) else [expected]
-        if all(isinstance(o, str) and _number(o) is None for o in options):
+        if all(isinstance(o, str) and as_number(o) is None for o in options):
             texts = frozenset(o.strip().casefold() for o in options)
 
             def text_in(lead: dict[str, Any]) -> bool:
@@ -226,7 +226,7 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any]], bool]:
         bounds = expected if op == Operator.BETWEEN else [expected]
         if not isinstance(bounds, list | tuple):
             return lambda lead: False
-        numbers = [_number(b) for b in bounds]
+        numbers = [as_number(b) for b in bounds]
         if None in numbers or (op == Operator.BETWEEN and len(numbers) != 2):
             return lambda lead: False
         low = numbers[0] if op in (Operator.GTE, Operator.BETWEEN) else None
@@ -237,7 +237,7 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any]], bool]:
             if isinstance(actual, int) and not isinstance(actual, bool):
                 number: Any = actual
             else:
-                number = _number(actual)
+                number = as_number(actual)
                 if number is None:
                     return False
             return (low is None or number >= low) and (high is None or number <= high)
@@ -252,7 +252,7 @@ def _compile(rule: Rule) -> Callable[[dict[str, Any]], bool]:
         return presence
     if plain and op in (Operator.CONTAINS, Operator.STARTS_WITH, Operator.NOT_EQUALS):
         needle = _text(expected)
-        if needle is not None and _number(expected) is None:
+        if needle is not None and as_number(expected) is None:
             starts = op == Operator.STARTS_WITH
 
             def text_test(lead: dict[str, Any]) -> bool:
@@ -310,15 +310,15 @@ def _fit_matches(rule: Rule, lead: dict[str, Any]) -> bool:
         text = actual.casefold()
         return needle in text if op == Operator.CONTAINS else text.startswith(needle)
     if op in NUMERIC_OPERATORS:
-        number = _number(actual)
+        number = as_number(actual)
         if number is None:
             return False
         if op == Operator.BETWEEN:
             if not isinstance(expected, list | tuple) or len(expected) != 2:
                 return False
-            low, high = _number(expected[0]), _number(expected[1])
+            low, high = as_number(expected[0]), as_number(expected[1])
             return low is not None and high is not None and low <= number <= high
-        bound = _number(expected)
+        bound = as_number(expected)
         if bound is None:
             return False
         return number >= bound if op == Operator.GTE else number <= bound

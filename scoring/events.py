@@ -1,5 +1,7 @@
 """Engagement events in: parse, deduplicate on the sender's id, resolve leads, insert, and
-rescore the leads in the same transaction (split out of services.py; same rules apply)."""
+rescore the leads in the same transaction. Unknown leads an event asks for are created by the
+lead lifecycle, and the leads a batch scores over the MQL threshold are handed to it, both
+through scoring.handoff (scoring never creates a lead or moves a stage)."""
 
 from __future__ import annotations
 
@@ -18,8 +20,10 @@ from django.utils.dateparse import parse_datetime
 from crm.bulk import pg_array
 from crm.models import User
 from leads.models import Lead
+from scoring import handoff
 from scoring.models import EngagementEvent, ScoreHistory
-from scoring.services import EVENT_TYPE_RE, _score_queryset
+from scoring.services.rules import EVENT_TYPE_RE
+from scoring.services.scores import NewLeadScoring, score_queryset
 
 MAX_EVENTS_PER_REQUEST = 1000
 
@@ -145,8 +149,9 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
     Idempotent on the sender's id: a known id (or a repeat within the batch) is a
     `duplicate` and changes nothing; the unique constraint settles concurrent replays
     (INSERT … ON CONFLICT DO NOTHING). An unknown lead fails that event only, unless it says
-    "create_lead": true (then a `new` lead is created from its e-mail). Set-based: a fixed
-    number of queries per request whatever the batch size."""
+    "create_lead": true (then leads creates a `new` lead from its e-mail). Leads scored over
+    the MQL threshold are handed to the lead lifecycle in the transaction that scored them.
+    Set-based: a fixed number of queries per request whatever the batch size."""
     if len(events) > MAX_EVENTS_PER_REQUEST:
         raise TooManyEvents
     now = timezone.now()
@@ -154,12 +159,13 @@ def ingest_events(*, events: list[Any], user: User) -> IngestResult:
         parsed, held = _ingest(events=events, user=user, now=now)
     if held:
         with transaction.atomic():
-            _score_queryset(
+            scored = score_queryset(
                 Lead.objects.filter(pk__any=held),
                 reason=ScoreHistory.Reason.EVENT,
                 now=now,
                 events_only=True,
             )
+            handoff.lifecycle().qualify(crossings=scored.crossed)
     return IngestResult(outcomes=[p.outcome for p in parsed])
 
 
@@ -181,7 +187,7 @@ def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Pars
             first_seen[p.external_id] = p
             fresh.append(p)
 
-    _resolve_leads(fresh, user=user)
+    scoring = _resolve_leads(fresh, user=user, now=now)
     to_insert = [p for p in fresh if p.lead_id is not None]
     inserted = _insert_events(to_insert, now=now)
     for p in to_insert:
@@ -210,59 +216,45 @@ def _ingest(*, events: list[Any], user: User, now: datetime) -> tuple[list[_Pars
     )
     if not lead_ids:
         return parsed, []
-    scored, _ = _score_queryset(
+    scored = score_queryset(
         Lead.objects.filter(pk__any=lead_ids),
         reason=ScoreHistory.Reason.EVENT,
         now=now,
+        # the rules and settings the new leads were scored with, when there were any
+        rule_set=scoring.rule_set if scoring else None,
+        org=scoring.org if scoring else None,
         events_only=True,
         skip_locked=True,
     )
-    return parsed, sorted(set(lead_ids) - set(scored))
+    handoff.lifecycle().qualify(crossings=scored.crossed)
+    return parsed, sorted(set(lead_ids) - set(scored.scored))
 
 
-def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
-    """Find each event's lead (by e-mail or external id), creating `new` leads for unknown
-    e-mails that asked for it. No lock here: scoring locks the leads after the insert."""
+def _resolve_leads(items: list[_Parsed], *, user: User, now: datetime) -> NewLeadScoring | None:
+    """Find each event's lead (by e-mail or external id); unknown e-mails that asked for it
+    become `new` leads, created by the lead lifecycle (the import's creation service: owner
+    rule, scored, audited). No lock here: scoring locks the leads after the insert. Returns
+    the scoring the new leads were created with (None when none were)."""
     emails = {p.email for p in items if p.email}
     external_ids = {p.lead_external_id for p in items if p.lead_external_id and not p.email}
     creatable = {p.email for p in items if p.create_lead and p.email}
-
-    def lookup() -> tuple[dict[str, int], dict[str, int]]:
-        if not emails and not external_ids:
-            return {}, {}
-        rows = (
-            Lead.objects.visible_to(user)
-            .filter(Q(email__any=sorted(emails)) | Q(external_id__any=sorted(external_ids)))
-            .order_by()
-            .values_list("pk", "email", "external_id")
-        )
-        by_email, by_external = {}, {}
-        for pk, email, external_id in rows:
-            by_email[email] = pk
-            if external_id:
-                by_external[external_id] = pk
-        return by_email, by_external
-
-    by_email, by_external = lookup()
+    by_email, by_external = _known_leads(user=user, emails=emails, external_ids=external_ids)
     missing = sorted(creatable - set(by_email))
+    scoring = None
     if missing:
         first = {p.email: p for p in reversed(items) if p.create_lead and p.email in missing}
-        Lead.objects.bulk_create(
-            [
-                Lead(
-                    email=email,
-                    external_id=(
-                        first[email].lead_external_id
-                        if first[email].lead_external_id not in by_external
-                        else None
-                    ),
-                    source=Lead.Source.EVENT,
-                )
-                for email in missing
-            ],
-            ignore_conflicts=True,
-        )
-        by_email, by_external = lookup()
+        unknown = []
+        for email in missing:
+            external_id = first[email].lead_external_id
+            taken = external_id in by_external  # that id is another lead's: create without it
+            unknown.append(handoff.UnknownLead(email, None if taken else external_id))
+        scoring = NewLeadScoring(now=now)
+        created = handoff.lifecycle().create_leads(leads=unknown, by=user, scoring=scoring)
+        by_email.update(created)
+        if len(created) < len(missing):  # a concurrent request created some of them first
+            by_email, by_external = _known_leads(
+                user=user, emails=emails, external_ids=external_ids
+            )
     for p in items:
         lead_id = by_email.get(p.email) if p.email else by_external.get(p.lead_external_id or "")
         if lead_id is None:
@@ -270,6 +262,27 @@ def _resolve_leads(items: list[_Parsed], *, user: User) -> None:
             hint = "" if p.create_lead else ' Send "create_lead": true to create it.'
             p.outcome.errors["lead"] = [f"No lead with {who}.{hint}"]
         p.lead_id = lead_id
+    return scoring
+
+
+def _known_leads(
+    *, user: User, emails: set[str], external_ids: set[str]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """({e-mail: id}, {external id: id}) of the leads `user` sees with these keys (one query)."""
+    if not emails and not external_ids:
+        return {}, {}
+    rows = (
+        Lead.objects.visible_to(user)
+        .filter(Q(email__any=sorted(emails)) | Q(external_id__any=sorted(external_ids)))
+        .order_by()
+        .values_list("pk", "email", "external_id")
+    )
+    by_email, by_external = {}, {}
+    for pk, email, external_id in rows:
+        by_email[email] = pk
+        if external_id:
+            by_external[external_id] = pk
+    return by_email, by_external
 
 
 def _insert_events(items: list[_Parsed], *, now: datetime) -> dict[str, int]:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from crm.models import AuditLog, OrgSettings, User
 from leads.models import Lead
+from pipeline.models import Opportunity, Stage
 from scoring.engine import LEAD_FIELDS, Rule, expand_breakdown
 from scoring.models import RescoreJob, RuleSetVersion, ScoreHistory, ScoringRule
 from scoring.services import BATCH_SIZE, RuleSet, compute_scores, current_rule_set
@@ -245,8 +246,6 @@ def backtest(*, start: date, end: date) -> dict[str, Any]:
     [start, end]: per rule, the SQL and won rate of matching vs non-matching leads; for the
     whole model, at thresholds 30…90, how many leads would be MQL and what share reached SQL.
     Read-only; batches of 5,000 leads."""
-    from pipeline.models import Opportunity, Stage
-
     tz = timezone.get_current_timezone()
     since = datetime.combine(start, time.min, tzinfo=tz)
     until = datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from crm.forms import add_validation_error
 from crm.http import AuthenticatedHttpRequest
 from crm.models import OrgSettings
+from crm.permissions import is_marketing_or_admin, require
 from scoring import selectors, services
 from scoring.engine import Rule
 from scoring.forms import BacktestForm, RuleForm, ScoringSettingsForm
@@ -20,8 +22,8 @@ from scoring.models import ScoringRule
 
 
 def _require_editor(request: AuthenticatedHttpRequest) -> None:
-    if not services.can_edit_rules(request.user):
-        raise PermissionDenied("Only marketing and admins change scoring.")
+    """Marketing owns the scoring model; admins may change it too. Everyone else reads."""
+    require(is_marketing_or_admin(request.user), "Only marketing and admins change scoring.")
 
 
 def _settings_initial(org: OrgSettings) -> dict[str, int]:
@@ -36,7 +38,7 @@ def _page_context(request: AuthenticatedHttpRequest, **extra: Any) -> dict[str, 
     org = OrgSettings.load()
     return {
         "rules": list(selectors.rule_list()),
-        "can_edit": services.can_edit_rules(request.user),
+        "can_edit": is_marketing_or_admin(request.user),
         "rule_form": RuleForm(initial={"category": "engagement", "active": True}),
         "settings_form": ScoringSettingsForm(initial=_settings_initial(org)),
         "job": selectors.latest_rescore_job(),
@@ -50,11 +52,6 @@ def _changed(response: HttpResponse) -> HttpResponse:
     """A write that changed the scoring model: the page's Recent changes card reloads itself
     (it listens for this htmx event)."""
     return trigger_client_event(response, "scoringChanged")
-
-
-def _add_errors(form: RuleForm | ScoringSettingsForm, error: ValidationError) -> None:
-    for name, messages in error.message_dict.items():
-        form.add_error(name if name in form.fields else None, messages)
 
 
 @require_GET
@@ -71,7 +68,7 @@ def add_rule(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             services.create_rule(by=request.user, **form.rule_fields())
         except ValidationError as error:
-            _add_errors(form, error)
+            add_validation_error(form, error)
         else:
             context = _page_context(request, added=True)
             return _changed(render(request, "scoring/_rule_added.html", context))
@@ -86,7 +83,7 @@ def rule_row(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "scoring/_rule_row.html",
-        {"rule": rule, "can_edit": services.can_edit_rules(request.user)},
+        {"rule": rule, "can_edit": is_marketing_or_admin(request.user)},
     )
 
 
@@ -104,7 +101,7 @@ def edit_rule(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         try:
             rule = services.update_rule(rule=rule, by=request.user, **form.rule_fields())
         except ValidationError as error:
-            _add_errors(form, error)
+            add_validation_error(form, error)
         else:
             context = {
                 "rule": rule,
@@ -176,7 +173,7 @@ def save_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
         try:
             services.update_settings(by=request.user, **form.cleaned_data)
         except ValidationError as error:
-            _add_errors(form, error)
+            add_validation_error(form, error)
         else:
             context = {
                 "settings_form": form,

@@ -6,7 +6,7 @@ import pytest
 
 from crm.models import AuditLog
 from leads.assignment import assign_leads
-from leads.importing import import_leads
+from leads.importing.service import import_leads
 from tests.factories import LeadFactory
 from tests.leads.routing_factories import AssignmentRuleFactory, MqlLeadFactory, make_team
 

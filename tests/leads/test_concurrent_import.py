@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connection
 
+from leads.importing.service import import_leads
 from leads.models import Lead
-from leads.services import import_leads
 from tests.leads.factories import lead_payload
 
 

@@ -6,7 +6,7 @@ from django.core.validators import validate_email
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leads.importing import COMMON_EMAIL, clean_lead_fields
+from leads.importing.fields import COMMON_EMAIL, clean_lead_fields
 
 
 @settings(max_examples=3000, deadline=None)

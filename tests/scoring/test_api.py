@@ -131,7 +131,7 @@ def test_lead_score_api_explains_the_score_and_404s_outside_scope(
 
 
 def test_rescore_progress_is_exposed(client, marketing, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    monkeypatch.setattr(services.scores, "BATCH_SIZE", 2)
     LeadFactory.create_batch(3)
     services.create_rule(by=marketing, **FIT)
     client.force_login(marketing)

@@ -36,7 +36,7 @@ def _in_threads(target, count=2):
 
 
 def test_two_workers_share_one_rescore_job_without_double_work(marketing, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_SIZE", 3)
+    monkeypatch.setattr(services.scores, "BATCH_SIZE", 3)
     LeadFactory.create_batch(20, country="US")
     services.create_rule(
         by=marketing,

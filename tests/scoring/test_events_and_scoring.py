@@ -259,28 +259,6 @@ def test_crossing_the_threshold_makes_the_lead_mql_once(client, marketing, token
     assert LeadTransition.objects.filter(lead=lead, to_stage="mql").count() == 1
 
 
-def test_score_leads_moves_only_new_leads_that_were_never_mql(marketing):
-    services.create_rule(
-        by=marketing,
-        name="US",
-        category="fit",
-        field="country",
-        operator="equals",
-        value="US",
-        points=60,
-    )
-    fresh = LeadFactory(country="US")
-    sql = LeadFactory(country="US", stage="sql")
-    was_mql = LeadFactory(country="US", mql_at=timezone.now())
-    services.score_leads(lead_ids=[fresh.pk, sql.pk, was_mql.pk])
-    assert dict(Lead.objects.values_list("pk", "stage")) == {
-        fresh.pk: "mql",
-        sql.pk: "sql",
-        was_mql.pk: "new",
-    }
-    assert Lead.objects.get(pk=sql.pk).score == 60
-
-
 def test_window_counts_only_recent_events_and_cap_limits_count(marketing, high_threshold):
     services.create_rule(
         by=marketing,

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from crm.models import JobRun, OrgSettings
 from leads.models import Lead
+from leads.services import rescore_leads
 from scoring import services
-from scoring.models import EngagementEvent, RescoreJob, ScoreHistory
+from scoring.models import EngagementEvent, RescoreJob, ScoreHistory, ScoringRule
 from scoring.tasks import decay_engagement_task, rescore_leads_task
 from tests.factories import LeadFactory
 from tests.scoring.factories import explained
@@ -43,7 +44,7 @@ def rules(marketing):
 def test_rescore_job_scores_every_lead_in_batches_and_a_second_run_changes_nothing(
     marketing, monkeypatch
 ):
-    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    monkeypatch.setattr(services.scores, "BATCH_SIZE", 2)
     leads = LeadFactory.create_batch(5, country="US")
     services.create_rule(
         by=marketing,
@@ -68,14 +69,14 @@ def test_rescore_job_scores_every_lead_in_batches_and_a_second_run_changes_nothi
 
 
 def test_a_batch_done_before_a_crash_is_not_redone(rules, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_SIZE", 2)
+    monkeypatch.setattr(services.scores, "BATCH_SIZE", 2)
     LeadFactory.create_batch(4, country="US")
-    services.update_rule(rule=services.ScoringRule.objects.get(name="US"), by=None, points=11)
+    services.update_rule(rule=ScoringRule.objects.get(name="US"), by=None, points=11)
     job = RescoreJob.objects.latest("pk")
     first = job.batches.order_by("first_pk").first()
     # given a worker that scored the first batch and then died
     with transaction.atomic():
-        services._score_queryset(
+        services.score_queryset(
             Lead.objects.filter(pk__gte=first.first_pk, pk__lte=first.last_pk),
             reason="rescore",
             now=timezone.now(),
@@ -127,7 +128,7 @@ def _engaged_lead(days_ago: int, downloads: int = 4) -> Lead:
             type="content_downloaded",
             occurred_at=timezone.now() - timedelta(days=days_ago),
         )
-    services.score_leads(lead_ids=[lead.pk])
+    rescore_leads(lead_ids=[lead.pk])  # scores, and qualifies it when it crosses
     lead.refresh_from_db()
     return lead
 
