@@ -6,6 +6,7 @@ import os
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 _TRUE = {"1", "true", "on"}
@@ -45,7 +46,6 @@ def env_list(name: str, default: str = "") -> list[str]:
 
 def database_config(url: str, *, sqlite_path: str) -> dict[str, Any]:
     """DATABASE_URL (postgres:// or sqlite:///path) or, when empty, the embedded SQLite file."""
-    import dj_database_url
 
     if not url:
         return sqlite_config(sqlite_path)

@@ -20,6 +20,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from crm.audit import new_request_id, request_context
+from crm.views_errors import too_large
 
 
 class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
@@ -129,7 +130,5 @@ class RequestSizeLimitMiddleware:
         multipart = request.META.get("CONTENT_TYPE", "").startswith("multipart/")
         limit = settings.MAX_UPLOAD_SIZE if multipart else settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         if limit is not None and length > limit:
-            from crm.views_errors import too_large
-
             return too_large(request, limit=limit)
         return self.get_response(request)

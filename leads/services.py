@@ -22,6 +22,7 @@ from accounts.models import Account
 from crm.audit import diff, record, record_many
 from crm.models import Notification, User, users_visible_to
 from crm.services import notify, notify_many
+from leads.assignment import enqueue_assignment
 from leads.creation import create_leads  # the creation service, offered with the lifecycle
 from leads.importing.fields import clean_lead_fields, merge_attributes
 from leads.models import ImportIdempotencyKey, Lead, LeadCsvUpload, LeadReason, LeadTransition
@@ -199,9 +200,6 @@ def transition_leads(
     if notify_owner:
         _notify_owners(lead_ids=ids, to=to, by=by)
     if to == Lead.Lifecycle.MQL:
-        # Imported here: leads.assignment imports this module (routing moves leads).
-        from leads.assignment import enqueue_assignment
-
         enqueue_assignment(lead_ids=ids)
     return ids
 
