@@ -36,10 +36,11 @@ run: migrate
 	$(BIN)/python manage.py seed_demo --if-empty
 	$(BIN)/python manage.py runall --port $(PORT)
 
-## test: lint, types, migration check, then every test (unit, integration, browser).
+## test: lint, import contracts, types, migration check, then every test (unit, integration, browser).
 test: install e2e-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -60,7 +61,7 @@ audit: install
 	$(BIN)/python scripts/audit_deps.py
 
 lint: install
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 ## typecheck: mypy with the Django and DRF plugins (config in pyproject.toml).
 typecheck: install

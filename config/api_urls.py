@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 urlpatterns = [
-    path("", include("crm.api_urls")),
+    path("", include("crm.api.urls")),
     path("", include("leads.api_urls")),
     path("", include("pipeline.api_urls")),
     path("", include("scoring.api_urls")),

@@ -264,7 +264,7 @@ AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "crm.views_errors.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "crm.views.errors.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "crm.auth_backends.axes_client_ip"
 AXES_VERBOSE = False
 # API token guessing: this many bad tokens per client IP per window → 429 + Retry-After.
@@ -279,25 +279,25 @@ AUTH_PASSWORD_VALIDATORS = [
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "crm.api_auth.ApiTokenAuthentication",
+        "crm.api.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
-        "crm.api_auth.HasTokenScope",
+        "crm.api.auth.HasTokenScope",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PARSER_CLASSES": [
-        "crm.api_parsers.SafeJSONParser",
+        "crm.api.parsers.SafeJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
-    "DEFAULT_FILTER_BACKENDS": ["crm.api_filters.StrictFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "crm.api_pagination.CursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["crm.api.filters.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "crm.api.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
-    "EXCEPTION_HANDLER": "crm.api_errors.exception_handler",
+    "EXCEPTION_HANDLER": "crm.api.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
@@ -320,7 +320,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "crm.api_schema.document_error_responses",
+        "crm.api.schema.document_error_responses",
     ],
 }
 

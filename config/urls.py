@@ -9,16 +9,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
 
-from crm import views
+from crm.views import core as views
 
 # Oversized bodies answer 413 with a message, other malformed requests a clear 400.
-handler400 = "crm.views_errors.bad_request"
-handler404 = "crm.views_errors.not_found"  # JSON under /api/
-handler500 = "crm.views_errors.server_error"
+handler400 = "crm.views.errors.bad_request"
+handler404 = "crm.views.errors.not_found"  # JSON under /api/
+handler500 = "crm.views.errors.server_error"
 
 urlpatterns = [
     path("", include("crm.urls")),
-    path("", include("crm.settings_urls")),
+    path("", include("crm.views.settings_urls")),
     path("settings/routing/", include("leads.assignment_urls")),
     path("settings/routing/", include("pipeline.stale_urls")),  # Follow-up: stale deals
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),

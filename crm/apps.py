@@ -11,10 +11,8 @@ class CrmConfig(AppConfig):
 
     def ready(self) -> None:
         # AppConfig modules load before the models: what imports them is imported here.
-        from crm import (
-            api_schema,  # noqa: F401  (registers the OpenAPI auth extension)
-            registry,
-        )
+        from crm import registry
+        from crm.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
         from crm.bulk import AnyOf
         from crm.services_users import teams_manageable_by, users_manageable_by
 

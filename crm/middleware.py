@@ -20,7 +20,7 @@ from django.http.response import HttpResponseBase
 from django.utils import timezone
 
 from crm.audit import new_request_id, request_context
-from crm.views_errors import too_large
+from crm.views.errors import too_large
 
 
 class LoginRequiredMiddleware(middleware.LoginRequiredMiddleware):
@@ -116,7 +116,7 @@ class RequestSizeLimitMiddleware:
 
     Form and JSON bodies are capped at DATA_UPLOAD_MAX_MEMORY_SIZE (DRF's JSON parser does not
     check it by itself); multipart uploads at MAX_UPLOAD_SIZE. Bodies that slip past (no
-    Content-Length) still hit Django's own limit, which `crm.views_errors` turns into 413.
+    Content-Length) still hit Django's own limit, which `crm.views.errors` turns into 413.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:

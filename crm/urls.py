@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views
+from crm.views import core as views
 
 app_name = "crm"
 

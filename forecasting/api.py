@@ -136,5 +136,5 @@ class PipelineSizeView(APIView):
             reps=params.get("reps"),
             measured_avg_deal_size=measured["avg_deal_size"],
             measured_close_rate=measured["close_rate"],
-        )  # ValidationError → 400 with field errors (crm.api_errors)
+        )  # ValidationError → 400 with field errors (crm.api.errors)
         return Response(result.as_dict())

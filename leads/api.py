@@ -22,7 +22,7 @@ from rest_framework.mixins import ListModelMixin, RetrieveModelMixin
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
-from crm.api_filters import UtcIsoDateTimeFilter
+from crm.api.filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from leads import selectors, services
 from leads.importing.batch import MATCH_KEYS

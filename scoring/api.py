@@ -25,8 +25,8 @@ from rest_framework.serializers import BaseSerializer
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from crm.api_auth import HasTokenScope
-from crm.api_parsers import SafeJSONParser
+from crm.api.auth import HasTokenScope
+from crm.api.parsers import SafeJSONParser
 from crm.http import AuthenticatedRequest
 from crm.permissions import is_marketing_or_admin, role_permission
 from scoring import events as events_in

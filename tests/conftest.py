@@ -10,6 +10,7 @@ from django.db import connection
 
 from config.celery import app as celery_app
 from tests.factories import TeamFactory, UserFactory
+from tests.lead_stage_guard import guard as lead_stage_guard
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -30,6 +31,14 @@ def _fast_and_eager(settings):
     cache.clear()  # throttle counters (bad API tokens per IP) must not leak between tests
     yield
     celery_app.conf.update(CELERY_TASK_ALWAYS_EAGER=False, CELERY_TASK_EAGER_PROPAGATES=False)
+
+
+@pytest.fixture(autouse=True)
+def _only_leads_writes_a_lead_stage():
+    """DESIGN.md: nothing but leads writes a lead's stage. Every statement of every test is
+    checked (tests/lead_stage_guard.py); a violation fails the test that triggered it."""
+    with connection.execute_wrapper(lead_stage_guard):
+        yield
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from rest_framework.exceptions import ParseError
 
-from crm.api_parsers import SafeJSONParser
+from crm.api.parsers import SafeJSONParser
 from crm.csv_export import csv_lines, safe_cell
 from crm.models import User
 from leads.models import Lead

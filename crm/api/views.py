@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.viewsets import GenericViewSet
 
-from crm.api_pagination import CursorPagination
+from crm.api.pagination import CursorPagination
 from crm.http import AuthenticatedRequest
 from crm.models import ApiToken, AuditLog, Team, User, users_visible_to
 from crm.services_users import teams_manageable_by

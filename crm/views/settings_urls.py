@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from django.urls import path
 
-from crm import views_admin, views_settings
+from crm.views import admin as views_admin
+from crm.views import tokens as views_tokens
 
 app_name = "settings"
 
 urlpatterns = [
-    path("settings/tokens/", views_settings.token_list, name="tokens"),
-    path("settings/tokens/<int:pk>/revoke/", views_settings.revoke_token, name="revoke_token"),
+    path("settings/tokens/", views_tokens.token_list, name="tokens"),
+    path("settings/tokens/<int:pk>/revoke/", views_tokens.revoke_token, name="revoke_token"),
     # Users and teams (admins; managers within their subtree)
     path("settings/users/", views_admin.user_list, name="users"),
     path("settings/users/new/", views_admin.user_create, name="user_new"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from crm import api
+from crm.api import views as api
 
 router = SimpleRouter()
 router.register("users", api.UserViewSet, basename="user")

@@ -10,7 +10,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     """`Authorization: Bearer plumb_<prefix>_<secret>` (Settings → API tokens)."""
 
-    target_class = "crm.api_auth.ApiTokenAuthentication"
+    target_class = "crm.api.auth.ApiTokenAuthentication"
     name = "apiToken"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
