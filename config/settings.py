@@ -119,8 +119,11 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
+try:  # SQLite, the filesystem broker, beat's schedule and backups live here
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:
+    if not DATABASE_URL:
+        raise
 DATABASES = {"default": database_config(DATABASE_URL, sqlite_path=str(VAR_DIR / "crm.sqlite3"))}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # Covering indexes (Index(include=…)) are PostgreSQL's; on SQLite they are plain indexes on
@@ -357,8 +360,10 @@ LOGGING = {
     },
 }
 # Django's own logging e-mails errors (500s) to ADMINS whenever DEBUG is off.
-# Celery logs through the same handlers (request id = task id), not its own root logger.
+# Celery logs through the same handlers (request id = task id), not its own root logger;
+# what tasks print (the console e-mail backend) stays plain stdout, not one log line per write.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
 ADMINS = admins("ADMINS")
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
