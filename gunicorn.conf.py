@@ -66,6 +66,8 @@ if env_str("LOG_FORMAT", "plain").lower() == "json":
                 "stream": "ext://sys.stderr",
             },
         },
+        # gunicorn merges this over its defaults shallowly: name the root logger too.
+        "root": {"handlers": ["stderr"], "level": "INFO"},
         "loggers": {
             "gunicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
             "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
+from whitenoise.compress import Compressor
 
 from config.env import (
     admins,
@@ -234,6 +235,10 @@ STATIC_URL = "static/"
 # Outside var/ in the image (read-only, root's), so a volume on var/ cannot hide it.
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "static")
 WHITENOISE_USE_FINDERS = DEBUG
+# Templates only ever name files through {% static %} (hashed): keep just those, and compress
+# (gzip + brotli) everything but source maps, which only a developer's tools fetch.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

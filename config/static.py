@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
 from django.conf import settings
@@ -32,5 +33,6 @@ class LivenessMiddleware:
         if request.path_info == "/livez" and request.method in {"GET", "HEAD"}:
             response = JsonResponse({"status": "ok", "version": settings.PLUMB_VERSION})
             response["Cache-Control"] = "no-store"
+            response["X-Request-ID"] = uuid.uuid4().hex  # the access log line carries one too
             return response
         return self.get_response(request)
