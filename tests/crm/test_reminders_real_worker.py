@@ -51,7 +51,7 @@ def _start_worker(queue: str) -> subprocess.Popen:
             "-m",
             "celery",
             "-A",
-            "crm",
+            "config",
             "worker",
             "-Q",
             queue,
