@@ -116,7 +116,8 @@ echo "web container HEALTHCHECK (/livez): $health"
 say "browser test against the container"
 env -u DATABASE_URL -u REDIS_URL DEBUG=true PLUMB_PRODUCTION_URL="$URL" PLUMB_DEMO_PASSWORD="$PASSWORD" \
   .venv/bin/pytest -q -p no:cacheprovider tests/production
-"$DOCKER" logs "$TAG-web" 2>&1 | grep -m1 '"logger": "gunicorn.access"' \
+"$DOCKER" logs "$TAG-web" >"$WORK/web.log" 2>&1  # a file: grep -m1 on a pipe would SIGPIPE it
+grep -m1 '"logger": "gunicorn.access"' "$WORK/web.log" \
   | python3 -c 'import json, sys; line = json.loads(sys.stdin.read()); assert line["request_id"] not in ("", "-"), line; print("JSON access log with request id:", line["request_id"])'
 
 say "docker stop: web and worker shut down within 30 s"

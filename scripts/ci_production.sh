@@ -51,7 +51,7 @@ say "check --deploy (HTTPS settings as behind the TLS proxy)"
 "$PY" manage.py check --deploy --fail-level WARNING
 say "collectstatic (manifest storage, gzip + brotli)"
 "$PY" manage.py collectstatic --noinput -v0
-ls "$STATIC_ROOT"/vendor/chartjs/ | grep -q 'chart.umd.min.[0-9a-f]*.js.br'
+compgen -G "$STATIC_ROOT/vendor/chartjs/chart.umd.min.*.js.br" >/dev/null  # hashed + brotli
 say "migrate; demo data refused without PLUMB_DEMO, then seeded explicitly"
 "$PY" manage.py migrate --noinput -v0
 if "$PY" manage.py seed_demo >"$WORK/seed-refused.log" 2>&1; then echo "seed_demo ran without PLUMB_DEMO"; exit 1; fi
@@ -100,7 +100,7 @@ env -u DATABASE_URL -u REDIS_URL -u PLUMB_VAR_DIR -u STATIC_ROOT DEBUG=true \
 say "worker and beat are alive: /healthz reports a minute sweep (beat's first one comes after ~60 s)"
 alive=""
 for _ in $(seq 1 120); do
-  if curl -fsS "$URL/healthz" | grep -q '"workers": "ok"'; then alive=yes; break; fi
+  case $(curl -fsS "$URL/healthz" 2>/dev/null || true) in *'"workers": "ok"'*) alive=yes; break ;; esac
   sleep 1
 done
 curl -fsS "$URL/healthz"; echo
