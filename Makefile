@@ -11,8 +11,9 @@ export
 # Development defaults; production sets DEBUG=false and SECRET_KEY (see .env.example).
 DEBUG ?= true
 export DEBUG
+comma := ,
 
-.PHONY: run test install lint format typecheck bench migrate seed vendor e2e-deps clean audit
+.PHONY: run test install lint format typecheck bench migrate seed vendor e2e-deps clean audit image backup
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Plumb needs Python 3.11 or newer (found " + sys.version.split()[0] + "): run make PYTHON=python3.11 …")'
@@ -72,6 +73,27 @@ format: install
 
 vendor:
 	scripts/vendor.sh
+
+## image: build the production image $(IMAGE) (BASE_IMAGE, PLUMB_EXTRAS=sentry pass through).
+# BuildKit with the host's pip index and, when PIP_CERT names a CA bundle, that bundle as a
+# build secret (mounted for pip only, never in a layer). Debian's docker client has BuildKit
+# built in; elsewhere `docker` with buildx does the same.
+IMAGE      ?= plumb:latest
+BASE_IMAGE ?= python:3.11-slim
+DOCKER     ?= $(if $(wildcard /usr/bin/docker),/usr/bin/docker,docker)
+DOCKER_BUILD_FLAGS ?=   # e.g. --network=host where the daemon has no bridge network (CI)
+image:
+	@index="$${PIP_INDEX_URL:-$$($(PYTHON) -m pip config get global.index-url 2>/dev/null || true)}"; \
+	version=$$(sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml | head -1); \
+	set -x; DOCKER_BUILDKIT=1 $(DOCKER) build --tag $(IMAGE) $(DOCKER_BUILD_FLAGS) \
+	  --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg PLUMB_EXTRAS=$(PLUMB_EXTRAS) \
+	  --build-arg PIP_INDEX="$$index" --build-arg PLUMB_VERSION="$$version" \
+	  --build-arg GIT_REVISION="$$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+	  $(if $(PIP_CERT),--secret id=pip_cert$(comma)src=$(PIP_CERT)) .
+
+## backup: a consistent copy of the database in var/backups/ (pg_dump -Fc, or SQLite's backup API).
+backup: install
+	$(BIN)/python manage.py backup
 
 clean:
 	rm -rf var/crm.sqlite3* var/broker var/celerybeat-schedule* var/static

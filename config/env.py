@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
+from email.utils import parseaddr
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -121,3 +124,128 @@ def email_config(url: str, *, debug: bool) -> dict[str, object]:
         "EMAIL_USE_TLS": query.get("tls", ["true" if parts.scheme == "smtp" else "false"])[0]
         in _TRUE,
     }
+
+
+def secret_key(raw: str, *, debug: bool) -> str:
+    """SECRET_KEY: required unless DEBUG, and long and varied enough to sign sessions with
+    (the thresholds of Django's own deploy check: 50 characters, 5 different ones)."""
+    if not raw:
+        if not debug:
+            raise ImproperlyConfigured(
+                "SECRET_KEY is not set. Set SECRET_KEY to a long random string, or DEBUG=true for development."
+            )
+        return "django-insecure-development-only-key-do-not-use-in-production"
+    if not debug and (len(raw) < 50 or len(set(raw)) < 5 or raw.startswith("django-insecure-")):
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is too weak ({len(raw)} characters, {len(set(raw))} different): use 50 "
+            "or more random ones, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'."
+        )
+    return raw
+
+
+def allowed_hosts(*, debug: bool) -> list[str]:
+    """ALLOWED_HOSTS, comma-separated. Without DEBUG there is no sane default, so refuse."""
+    hosts = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if debug else "")
+    if not hosts:
+        raise ImproperlyConfigured(
+            "ALLOWED_HOSTS is empty: with DEBUG=false name the host names this install answers "
+            "to, e.g. ALLOWED_HOSTS=crm.example.com."
+        )
+    return hosts
+
+
+def env_choice(name: str, choices: tuple[str, ...], *, default: str) -> str:
+    value = env_str(name, default).lower() or default
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"{name}={os.environ.get(name)!r} is not one of: {', '.join(choices)}."
+        )
+    return value
+
+
+_RATE = re.compile(r"(\d+)/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def env_rate(name: str, *, default: str) -> str | None:
+    """An API rate such as `120/min` (DRF's n/period), or `off` (None: not throttled)."""
+    value = env_str(name).lower() or default
+    if value in {"off", "0", "none"}:
+        return None
+    if not _RATE.fullmatch(value):
+        raise ImproperlyConfigured(
+            f"{name}={os.environ.get(name)!r} is not a rate: use e.g. 120/min, 10/s, 5000/hour or off."
+        )
+    return value
+
+
+def admins(name: str = "ADMINS") -> list[tuple[str, str]]:
+    """ADMINS: comma-separated `Name <address>` or bare addresses; they get 500 error mails."""
+    people: list[tuple[str, str]] = []
+    for item in env_list(name):
+        person, address = parseaddr(item)
+        if "@" not in address or " " in address:
+            raise ImproperlyConfigured(
+                f"{name} has {item!r}, not an e-mail address: use Ann <ann@example.com>,bob@example.com."
+            )
+        people.append((person or address, address))
+    return people
+
+
+def sentry_config(dsn: str, *, release: str, environment: str) -> bool:
+    """Start Sentry error reporting when SENTRY_DSN is set (the `plumb-crm[sentry]` extra)."""
+    if not dsn:
+        return False
+    try:
+        import sentry_sdk
+        from sentry_sdk.integrations.celery import CeleryIntegration
+        from sentry_sdk.integrations.django import DjangoIntegration
+    except ImportError:
+        raise ImproperlyConfigured(
+            "SENTRY_DSN is set but sentry-sdk is not installed: pip install 'plumb-crm[sentry]'."
+        ) from None
+    try:
+        sentry_sdk.init(
+            dsn=dsn,
+            release=f"plumb-crm@{release}",
+            environment=environment,
+            integrations=[DjangoIntegration(), CeleryIntegration()],
+            send_default_pii=False,  # no user names, IPs or bodies leave the building
+            traces_sample_rate=0.0,
+        )
+    except Exception as error:  # sentry_sdk raises its own BadDsn, among others
+        raise ImproperlyConfigured(f"SENTRY_DSN is not a valid DSN ({error}).") from None
+    return True
+
+
+def project_version(base_dir: Any) -> str:
+    """The version in pyproject.toml (the source of truth), else the installed package's."""
+    import tomllib
+    from importlib import metadata
+    from pathlib import Path
+
+    pyproject = Path(base_dir) / "pyproject.toml"
+    try:
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        pass
+    try:
+        return metadata.version("plumb-crm")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def load_settings_or_exit(program: str = "Plumb") -> None:
+    """Load Django's settings now; a configuration error prints one line and exits with 2.
+
+    manage.py, the WSGI entry point (gunicorn) and the Celery app call this, so every process
+    refuses bad configuration the same way instead of with a traceback.
+    """
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    from django.conf import settings
+
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 -- touching a setting loads the module
+    except ImproperlyConfigured as error:
+        sys.stderr.write(f"{program} is not configured: {error}\n")
+        sys.stderr.flush()
+        os._exit(2)  # not SystemExit: gunicorn and Celery would catch it and print a traceback

@@ -10,31 +10,37 @@ from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
+from whitenoise.compress import Compressor
 
 from config.env import (
+    admins,
+    allowed_hosts,
     database_config,
     email_config,
     env_bool,
+    env_choice,
     env_int,
     env_list,
+    env_rate,
     env_str,
+    project_version,
     redis_url,
+    secret_key,
+    sentry_config,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("PLUMB_VAR_DIR") or BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", default=False)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set SECRET_KEY to a long random string, or DEBUG=true for development."
-        )
-    SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+# Missing, short or Django's placeholder: refused unless DEBUG (config.env.secret_key).
+SECRET_KEY = secret_key(env_str("SECRET_KEY"), debug=DEBUG)
+# The version in pyproject.toml: the page footer, /healthz and error reports show it.
+PLUMB_VERSION = project_version(BASE_DIR)
+# Demo users share a known password: seed_demo runs only with this (default: DEBUG's value).
+PLUMB_DEMO = env_bool("PLUMB_DEMO", default=DEBUG)
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
+ALLOWED_HOSTS = allowed_hosts(debug=DEBUG)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
 USE_TZ = True
@@ -65,11 +71,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /livez answers before the host check, so the container's probe needs no Host.
+    "config.static.LivenessMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "crm.middleware.ContentSecurityPolicyMiddleware",
     "crm.middleware.RequestSizeLimitMiddleware",
     "crm.middleware.AuditContextMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.static.StaticFilesMiddleware",  # whitenoise: hashed files cached a year
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -106,6 +114,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.shell",
+                "config.context_processors.version",
             ],
         },
     },
@@ -113,13 +122,18 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
-if not DATABASE_URL:
+try:  # SQLite, the filesystem broker, beat's schedule and backups live here
     VAR_DIR.mkdir(parents=True, exist_ok=True)
+except OSError:
+    if not DATABASE_URL:
+        raise
 DATABASES = {"default": database_config(DATABASE_URL, sqlite_path=str(VAR_DIR / "crm.sqlite3"))}
 IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # Covering indexes (Index(include=…)) are PostgreSQL's; on SQLite they are plain indexes on
 # their key columns, on purpose, so Django's "non-key columns will be ignored" is no news.
 SILENCED_SYSTEM_CHECKS = [] if IS_POSTGRES else ["models.W040"]
+# `make backup` / manage.py backup writes here (crm.backup).
+BACKUP_DIR = Path(env_str("BACKUP_DIR") or VAR_DIR / "backups")
 
 # --- Celery: at-least-once delivery; every task is idempotent -----------------------------
 REDIS_URL = env_str("REDIS_URL")
@@ -220,8 +234,13 @@ SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
 
 # --- Static files -------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# Outside var/ in the image (read-only, root's), so a volume on var/ cannot hide it.
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "static")
 WHITENOISE_USE_FINDERS = DEBUG
+# Templates only ever name files through {% static %} (hashed): keep just those, and compress
+# (gzip + brotli) everything but source maps, which only a developer's tools fetch.
+WHITENOISE_KEEP_ONLY_HASHED_FILES = True
+WHITENOISE_SKIP_COMPRESS_EXTENSIONS = [*Compressor.SKIP_COMPRESS_EXTENSIONS, "map"]
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -240,8 +259,12 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$"]
+# Only a proxy we trust may say a request came over HTTPS: without one, a client could send
+# X-Forwarded-Proto itself. On with TRUSTED_PROXY_COUNT > 0 unless SECURE_PROXY_SSL_HEADER says.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0)
+if env_bool("SECURE_PROXY_SSL_HEADER", default=TRUSTED_PROXY_COUNT > 0):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -254,8 +277,8 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-# Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th from the right.
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", default=0)
+# Behind N reverse proxies that append to X-Forwarded-For, the client is the N-th from the right
+# (TRUSTED_PROXY_COUNT, read above with the proxy SSL header).
 # Bodies above these limits get a 413 (crm.middleware.RequestSizeLimitMiddleware).
 MAX_UPLOAD_SIZE = env_int("MAX_UPLOAD_SIZE", default=100 * 1024 * 1024)
 API_MAX_JSON_DEPTH = 32
@@ -324,11 +347,50 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
+# --- Logging: one line per event to stderr, each tagged with its request id (or task id) ------
+LOG_FORMAT = env_choice("LOG_FORMAT", ("plain", "json"), default="plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "config.log.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.log.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+    },
 }
+# Django's own logging e-mails errors (500s) to ADMINS whenever DEBUG is off.
+# Celery logs through the same handlers (request id = task id), not its own root logger;
+# what tasks print (the console e-mail backend) stays plain stdout, not one log line per write.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_REDIRECT_STDOUTS = False
+ADMINS = admins("ADMINS")
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# --- API throttling: per token (or session user), per scope; 429 with Retry-After -------------
+# Bad tokens are counted per client IP before authentication (crm.api.auth.AuthFailureGuard);
+# these count what authenticated clients send. Views name their scope (`throttle_scope`).
+API_THROTTLE_RATES: dict[str, str | None] = {
+    "import": env_rate("API_RATE_IMPORT", default="120/min"),
+    "events": env_rate("API_RATE_EVENTS", default="1200/min"),
+    "api": env_rate("API_RATE_DEFAULT", default="1200/min"),
+}
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["config.throttling.ScopedApiThrottle"]
+
+# --- Error reporting: Sentry when SENTRY_DSN is set (pip install 'plumb-crm[sentry]') ---------
+SENTRY_ENABLED = sentry_config(
+    env_str("SENTRY_DSN"),
+    release=PLUMB_VERSION,
+    environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+)

@@ -48,6 +48,12 @@ def request_context(*, request_id: str = "", ip_address: str | None = None) -> I
         _context.reset(token)
 
 
+def current_request_id() -> str:
+    """The request id of the request being served ("" outside one); log lines carry it."""
+    ctx = _context.get()
+    return ctx.request_id if ctx else ""
+
+
 def new_request_id() -> str:
     return uuid.uuid4().hex
 

@@ -63,6 +63,8 @@ class AuditContextMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
         request_id = incoming if _SAFE_REQUEST_ID.fullmatch(incoming) else new_request_id()
+        # Also on the request: Django logs 4xx responses after the middleware returns.
+        request.request_id = request_id  # type: ignore[attr-defined]
         with request_context(request_id=request_id, ip_address=client_ip(request)):
             response = self.get_response(request)
         response["X-Request-ID"] = request_id

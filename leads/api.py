@@ -177,6 +177,7 @@ class LeadViewSet(ListModelMixin, RetrieveModelMixin, GenericViewSet):
     serializer_class = LeadSerializer
     filterset_class = LeadFilter
     token_scopes = {"read": "leads:read", "write": "leads:write"}
+    throttle_scopes = {"import_leads": "import"}  # config.throttling: per-scope API rates
 
     def get_queryset(self) -> QuerySet[Lead]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user

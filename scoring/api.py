@@ -234,6 +234,7 @@ class EventsView(APIView):
     207 otherwise; 413 past 1,000 events. JSON only."""
 
     token_scopes = {"write": "events:write"}
+    throttle_scope = "events"  # config.throttling: per-scope API rates
     permission_classes = [permissions.IsAuthenticated, CanSendEvents]
     parser_classes = [SafeJSONParser]
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -98,5 +99,6 @@ def test_bad_configuration_prints_one_line_not_a_traceback(env, message):
 
 
 def test_production_settings_start_with_a_secret_key():
-    result = _manage("check", DEBUG="false", SECRET_KEY="x" * 60, ALLOWED_HOSTS="crm.example")
+    key = secrets.token_urlsafe(50)
+    result = _manage("check", DEBUG="false", SECRET_KEY=key, ALLOWED_HOSTS="crm.example")
     assert result.returncode == 0, result.stderr

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from crm import registry
 from crm.models import User
@@ -21,6 +22,12 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, password: str, if_empty: bool, **options: Any) -> None:
+        if not settings.PLUMB_DEMO:
+            # Demo users (admin included) share one known password: never by accident.
+            raise CommandError(
+                "seed_demo creates users with a shared password: with DEBUG=false it runs only "
+                "when PLUMB_DEMO=true."
+            )
         if if_empty and User.objects.exists():
             self.stdout.write("Demo data exists already: not reseeding.")
             return
