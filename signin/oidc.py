@@ -22,6 +22,7 @@ from typing import Any
 import jwt
 import requests
 from allauth.socialaccount.adapter import get_adapter
+from allauth.socialaccount.helpers import render_authentication_error
 from allauth.socialaccount.models import SocialApp, SocialToken
 from allauth.socialaccount.providers.base import AuthProcess
 from allauth.socialaccount.providers.oauth2.client import OAuth2Error
@@ -50,10 +51,10 @@ class PlumbOIDCAdapter(OpenIDConnectOAuth2Adapter):
                 response = session.get(url)
                 response.raise_for_status()
                 return response.json()
+        except ValueError as error:  # requests' JSONDecodeError is one too: check it first
+            raise OAuth2Error(f"its {what} is not valid JSON") from error
         except requests.RequestException as error:
             raise OAuth2Error(f"its {what} could not be fetched ({error.__class__.__name__})") from error
-        except ValueError as error:
-            raise OAuth2Error(f"its {what} is not valid JSON") from error
 
     @property
     def openid_config(self) -> dict[str, Any]:
@@ -197,11 +198,13 @@ class _CallbackView(OAuth2CallbackView):
 @require_POST
 def login(request: HttpRequest, provider_id: str) -> HttpResponseBase:
     """Start a sign-in with one provider (a POST from the login page's button)."""
+    adapter = PlumbOIDCAdapter(request, provider_id)
     try:
-        view = OAuth2LoginView.adapter_view(PlumbOIDCAdapter(request, provider_id))
-        return view(request)
+        return OAuth2LoginView.adapter_view(adapter)(request)
     except SocialApp.DoesNotExist:
         raise Http404("No such sign-in provider.") from None
+    except OAuth2Error as error:  # discovery failed before allauth's own error handling
+        return render_authentication_error(request, adapter.get_provider(), exception=error)
 
 
 @login_not_required

@@ -53,7 +53,7 @@ class Validator(OAuth2Validator):
         if mode == "wrong_nonce":
             claims["nonce"] = "forged-nonce"
         elif mode == "expired":
-            claims["exp"] = claims["exp"] - 7200
+            claims["exp"] = claims["exp"] - 2 * 86400
         elif mode == "wrong_audience":
             claims["aud"] = "another-client"
         return claims, expiration
