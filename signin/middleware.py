@@ -48,7 +48,8 @@ class SignInPolicyMiddleware:
         is_api = request.path.startswith("/api/")
         if is_api and "HTTP_AUTHORIZATION" in request.META:
             return None  # a token request: DRF authenticates the token, not this session
-        public = getattr(view_func, "login_required", True) is False
+        # DRF marks its views login_not_required (it authenticates them itself): not public.
+        public = not is_api and getattr(view_func, "login_required", True) is False
         current = policy.current()
         now = time.time()
         reason = sessions.expiry_reason(request, current, now=now)

@@ -66,7 +66,7 @@ def update_policy(*, by: User, **changes: Any) -> SecurityPolicy:
     delta = audit.diff(before, _snapshot(row))
     if delta:
         audit.record(actor=by, action="security.policy", target=row, changes=delta)
-    transaction.on_commit(lambda: policy.refresh(row))
+    policy.refresh(row)  # every check above has passed: this save commits with it
     return row
 
 

@@ -45,6 +45,11 @@ def start(request: HttpRequest, user: User, *, has_two_factor: bool) -> None:
     session[STARTED] = now
     session[SEEN] = now
     session[TWO_FACTOR] = has_two_factor
+    _list(request, user)
+
+
+def _list(request: HttpRequest, user: User) -> None:
+    session = request.session
     if not session.session_key:
         session.save()
     ua = request.META.get("HTTP_USER_AGENT", "")[:200]
@@ -188,9 +193,10 @@ def current_key_for(request: HttpRequest, user: User) -> str | None:
 def after_password_change(request: HttpRequest, user: User) -> None:
     """crm.registry credentials follower: a new password signs out the user's other
     sessions (the one that changed it stays signed in)."""
-    end_other_sessions(
-        user=user, keep=current_key_for(request, user), by=user, reason="password changed"
-    )
+    keep = current_key_for(request, user)
+    end_other_sessions(user=user, keep=keep, by=user, reason="password changed")
+    if keep:  # Django gave this session a new key with the new password: list it again
+        _list(request, user)
 
 
 def lifetime_cap() -> timedelta:
