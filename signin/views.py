@@ -7,6 +7,7 @@ Thin: forms check shape; signin.two_factor, signin.sessions and signin.services 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from allauth.account.utils import perform_login
 from allauth.mfa.models import Authenticator
@@ -88,7 +89,27 @@ def login(request: HttpRequest) -> HttpResponse:
         "providers": _providers(request),
         "sso_only": policy.current().sso_only,
     }
-    return render(request, "registration/login.html", context)
+    response = render(request, "registration/login.html", context)
+    response["Content-Security-Policy"] = _login_page_policy(context["providers"])
+    return response
+
+
+def _login_page_policy(providers: list[SocialApp]) -> str:
+    """Our CSP, with the providers' origins allowed as form targets: the SSO button posts to
+    us and we redirect to the provider, and browsers apply form-action to that redirect."""
+    origins = sorted(
+        {
+            f"{parts.scheme}://{parts.netloc}"
+            for app in providers
+            if (parts := urlsplit(str(app.settings.get("server_url", "")))).netloc
+        }
+    )
+    policy_text = settings.CONTENT_SECURITY_POLICY
+    if origins:
+        policy_text = policy_text.replace(
+            "form-action 'self'", "form-action 'self' " + " ".join(origins)
+        )
+    return policy_text
 
 
 @method_decorator(login_not_required, name="dispatch")
