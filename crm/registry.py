@@ -213,9 +213,7 @@ def register_settings_link(link: SettingsLink) -> None:
 def settings_links(user: User, *, section: str) -> list[SettingsLink]:
     """The links of one section that `user` may follow, in order."""
     links = [
-        link
-        for link in _settings_links.values()
-        if link.section == section and link.visible(user)
+        link for link in _settings_links.values() if link.section == section and link.visible(user)
     ]
     return sorted(links, key=lambda link: (link.order, link.key))
 

@@ -101,9 +101,7 @@ def _record_refusal(
     audit.record_entries(
         actor=None,
         action="signin.sso_failed",
-        entries=[
-            audit.Entry(model=SocialApp, target_id=provider_id, changes=changes, label=label)
-        ],
+        entries=[audit.Entry(model=SocialApp, target_id=provider_id, changes=changes, label=label)],
     )
 
 
@@ -232,16 +230,16 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         if isinstance(exception, OAuth2Error) and str(exception):
             reason = f"{exception}."  # signin.oidc words these ("its ID token has expired")
         elif exception is not None:
-            reason = f"it could not be reached or refused the exchange ({type(exception).__name__})."
+            reason = (
+                f"it could not be reached or refused the exchange ({type(exception).__name__})."
+            )
         elif "state_id" in context:
             reason = "the sign-in was not started here, or it took too long. Try again."
         elif str(error) == "cancelled":
             reason = "the sign-in was cancelled."
         else:
             reason = f"{name} reported an error ({request.GET.get('error', 'unknown')})."
-        _record_refusal(
-            provider_id=provider_id, label=name, reason=reason, user=None, detail={}
-        )
+        _record_refusal(provider_id=provider_id, label=name, reason=reason, user=None, detail={})
         messages.error(request, f"Single sign-on with {name} did not sign you in: {reason}")
         raise ImmediateHttpResponse(redirect("login"))
 

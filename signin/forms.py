@@ -167,7 +167,9 @@ class PolicyForm(forms.ModelForm):
         }
         widgets = {"jit_domains": forms.TextInput()}
 
-    def __init__(self, *args: Any, admins: QuerySet[User], teams: QuerySet[Team], **kwargs: Any):
+    def __init__(
+        self, *args: Any, admins: QuerySet[User], teams: QuerySet[Team], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["break_glass_user"].queryset = admins  # type: ignore[attr-defined]
         self.fields["jit_team"].queryset = teams  # type: ignore[attr-defined]
@@ -231,7 +233,7 @@ class ProviderForm(forms.Form):
 
 
 class ResetRequestForm(PasswordResetForm):
-    """"Forgot your password": an e-mail with a single-use link that expires. Under SSO only,
+    """ "Forgot your password": an e-mail with a single-use link that expires. Under SSO only,
     nobody but the break-glass admin gets one."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

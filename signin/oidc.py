@@ -54,7 +54,9 @@ class PlumbOIDCAdapter(OpenIDConnectOAuth2Adapter):
         except ValueError as error:  # requests' JSONDecodeError is one too: check it first
             raise OAuth2Error(f"its {what} is not valid JSON") from error
         except requests.RequestException as error:
-            raise OAuth2Error(f"its {what} could not be fetched ({error.__class__.__name__})") from error
+            raise OAuth2Error(
+                f"its {what} could not be fetched ({error.__class__.__name__})"
+            ) from error
 
     @property
     def openid_config(self) -> dict[str, Any]:
@@ -87,9 +89,7 @@ class PlumbOIDCAdapter(OpenIDConnectOAuth2Adapter):
             raise OAuth2Error("it sent no ID token")
         claims = self._decode_id_token(app, id_token)
         data: dict[str, Any] = {"id_token": claims}
-        if app.settings.get("fetch_userinfo", True) and self.openid_config.get(
-            "userinfo_endpoint"
-        ):
+        if app.settings.get("fetch_userinfo", True) and self.openid_config.get("userinfo_endpoint"):
             userinfo = self._fetch_user_info(token.token)
             if str(userinfo.get("sub")) != str(claims.get("sub")):
                 raise OAuth2Error("its user info is about another user than the ID token")
@@ -109,7 +109,9 @@ class PlumbOIDCAdapter(OpenIDConnectOAuth2Adapter):
         if not isinstance(keys, list):
             raise OAuth2Error("its signing keys (JWKS) are not a key set")
         kid = header.get("kid")
-        candidates = [k for k in keys if isinstance(k, dict) and (kid is None or k.get("kid") == kid)]
+        candidates = [
+            k for k in keys if isinstance(k, dict) and (kid is None or k.get("kid") == kid)
+        ]
         if len(candidates) != 1:
             raise OAuth2Error("none of its signing keys (JWKS) matches the ID token")
         try:

@@ -99,8 +99,12 @@ def save_provider(
         raise ValidationError({"secret": "Enter the client secret."})
     creating = app is None
     app = app or SocialApp(provider="openid_connect")
-    before = {"name": app.name, "provider_id": app.provider_id, "issuer": app.settings.get(
-        "server_url", ""), "client_id": app.client_id}
+    before = {
+        "name": app.name,
+        "provider_id": app.provider_id,
+        "issuer": app.settings.get("server_url", ""),
+        "client_id": app.client_id,
+    }
     app.name, app.provider_id, app.client_id = name, provider_id, client_id
     app.settings = {**(app.settings or {}), "server_url": issuer}
     if secret:

@@ -31,7 +31,7 @@ STARTED = "signin.started"
 SEEN = "signin.seen"
 TWO_FACTOR = "signin.2fa"
 TOUCH_EVERY = 60  # seconds between two "last active" writes of one session
-UNKNOWN_IP = "0.0.0.0"  # noqa: S104 -- a placeholder for "no address known", never bound
+UNKNOWN_IP = "0.0.0.0"
 
 
 def _db_sessions() -> bool:

@@ -83,14 +83,15 @@ def login(request: HttpRequest) -> HttpResponse:
         user = form.get_user()
         # allauth's login flow: its stages (the code step) run before the session is made.
         return perform_login(request, user, redirect_url=next_url or None)
+    providers = _providers(request)
     context = {
         "form": form,
         "next": next_url,
-        "providers": _providers(request),
+        "providers": providers,
         "sso_only": policy.current().sso_only,
     }
     response = render(request, "registration/login.html", context)
-    response["Content-Security-Policy"] = _login_page_policy(context["providers"])
+    response["Content-Security-Policy"] = _login_page_policy(providers)
     return response
 
 
@@ -141,7 +142,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "signin/password_reset_confirm.html"
     token_generator = reset_token_generator
     success_url = reverse_lazy("login")
-    reset_url_token = "set-password"  # noqa: S105 -- Django's URL marker, not a secret
+    reset_url_token = "set-password"
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
@@ -274,7 +275,9 @@ def end_other_sessions(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 def _policy_form(data: Any = None) -> PolicyForm:
     admins = User.objects.filter(is_active=True, role=User.Role.ADMIN)
-    return PolicyForm(data, instance=services.load_policy(), admins=admins, teams=Team.objects.all())
+    return PolicyForm(
+        data, instance=services.load_policy(), admins=admins, teams=Team.objects.all()
+    )
 
 
 def _security_context(request: AuthenticatedHttpRequest, form: PolicyForm) -> dict[str, Any]:
@@ -283,7 +286,9 @@ def _security_context(request: AuthenticatedHttpRequest, form: PolicyForm) -> di
     users = User.objects.annotate(has_two_factor=Exists(enrolled)).select_related("team")
     if q:
         users = users.filter(username__icontains=q) | users.filter(email__icontains=q)
-    page = Paginator(users.order_by("-is_active", "username"), 100).get_page(request.GET.get("page"))
+    page = Paginator(users.order_by("-is_active", "username"), 100).get_page(
+        request.GET.get("page")
+    )
     db_apps = {app.provider_id: app for app in SocialApp.objects.filter(provider="openid_connect")}
     providers = [
         {"app": app, "stored": app.provider_id in db_apps and app.pk is not None}

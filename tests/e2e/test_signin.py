@@ -16,9 +16,11 @@ def _watch_csp(page):
     violations = []
     page.on(
         "console",
-        lambda msg: violations.append(msg.text)
-        if "Content Security Policy" in msg.text or "Refused to" in msg.text
-        else None,
+        lambda msg: (
+            violations.append(msg.text)
+            if "Content Security Policy" in msg.text or "Refused to" in msg.text
+            else None
+        ),
     )
     return violations
 
@@ -75,7 +77,8 @@ def test_sign_in_through_the_test_oidc_provider(page, live_server, oidc, rep):
     page.goto(f"{live_server.url}/login/")
     page.click("[data-testid=sso-test]")
     page.wait_for_url(f"{live_server.url}/")
-    assert rep.username in page.locator("#whoami").inner_text() or str(rep) in page.locator(
-        "#whoami"
-    ).inner_text()
+    assert (
+        rep.username in page.locator("#whoami").inner_text()
+        or str(rep) in page.locator("#whoami").inner_text()
+    )
     assert violations == []

@@ -50,7 +50,15 @@ def oidc_server(tmp_path_factory):
     env["PYTHONPATH"] = str(ROOT)
     log = (folder / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.oidc_provider.serve", "--port", str(port), "--dir", str(folder)],
+        [
+            sys.executable,
+            "-m",
+            "tests.oidc_provider.serve",
+            "--port",
+            str(port),
+            "--dir",
+            str(folder),
+        ],
         cwd=ROOT,
         env=env,
         stdout=log,

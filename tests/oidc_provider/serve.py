@@ -9,7 +9,7 @@ from pathlib import Path
 from jwcrypto import jwk
 
 CLIENT_ID = "plumb-test-client"
-CLIENT_SECRET = "plumb-test-secret"  # noqa: S105 -- the test provider's own client
+CLIENT_SECRET = "plumb-test-secret"
 
 
 def main() -> None:
@@ -20,7 +20,9 @@ def main() -> None:
     folder = Path(args.dir)
     key = folder / "key.pem"
     if not key.exists():  # an RSA key made for this test run
-        key.write_bytes(jwk.JWK.generate(kty="RSA", size=2048).export_to_pem(private_key=True, password=None))
+        key.write_bytes(
+            jwk.JWK.generate(kty="RSA", size=2048).export_to_pem(private_key=True, password=None)
+        )
     os.environ["OIDC_PROVIDER_DIR"] = str(folder)
     os.environ["DJANGO_SETTINGS_MODULE"] = "tests.oidc_provider.settings"
     import django

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 DIR = Path(os.environ["OIDC_PROVIDER_DIR"])
-SECRET_KEY = "oidc-test-provider-only"  # noqa: S105 -- a throw-away test server
+SECRET_KEY = "oidc-test-provider-only"
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True

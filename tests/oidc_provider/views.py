@@ -35,7 +35,9 @@ class SignedInAsControlledUser:
 class Validator(OAuth2Validator):
     oidc_claim_scope = None  # every claim, whatever the scopes
 
-    def validate_redirect_uri(self, client_id: str, redirect_uri: str, request: Any, *a: Any, **k: Any) -> bool:
+    def validate_redirect_uri(
+        self, client_id: str, redirect_uri: str, request: Any, *a: Any, **k: Any
+    ) -> bool:
         return urlsplit(redirect_uri).hostname in {"127.0.0.1", "localhost", "testserver"}
 
     def get_additional_claims(self, request: Any) -> dict[str, Any]:
@@ -59,7 +61,9 @@ class Validator(OAuth2Validator):
         return claims, expiration
 
     def finalize_id_token(self, id_token: Any, token: Any, token_handler: Any, request: Any) -> str:
-        signed = super().finalize_id_token(id_token, token_handler=token_handler, token=token, request=request)
+        signed = super().finalize_id_token(
+            id_token, token_handler=token_handler, token=token, request=request
+        )
         if control.read()["mode"] != "bad_signature":
             return signed
         header, payload, _ = signed.split(".")
@@ -74,7 +78,9 @@ class Validator(OAuth2Validator):
 
 def discovery(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
     if control.read()["mode"] == "broken_discovery":
-        return HttpResponse("<html>not a discovery document</html>", content_type="application/json")
+        return HttpResponse(
+            "<html>not a discovery document</html>", content_type="application/json"
+        )
     return ConnectDiscoveryInfoView.as_view()(request, *args, **kwargs)
 
 

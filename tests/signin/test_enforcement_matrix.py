@@ -56,8 +56,8 @@ def test_an_unenrolled_user_under_everyone_reaches_only_enrolment_and_logout(
     # The enrolment page itself answers, and shows this user's own new secret only.
     page = client.get(reverse("signin:two_factor"))
     assert page.status_code == 200
-    assert page.context["enrolment"].uri.startswith("otpauth://totp/Plumb%20CRM%3A" + rep.username) or (
-        rep.username in page.context["enrolment"].uri
-    )
+    assert page.context["enrolment"].uri.startswith(
+        "otpauth://totp/Plumb%20CRM%3A" + rep.username
+    ) or (rep.username in page.context["enrolment"].uri)
     assert client.get("/admin/")["Location"] == reverse("signin:two_factor")  # admin site too
     assert client.post(reverse("logout")).status_code == 302

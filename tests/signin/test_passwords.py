@@ -51,10 +51,14 @@ def test_a_reset_link_expires(client, rep, mailoutbox, django_capture_on_commit_
         assert not Client().get(link, follow=True).context["validlink"]
 
 
-def test_a_reset_refuses_a_weak_password(client, rep, mailoutbox, django_capture_on_commit_callbacks):
+def test_a_reset_refuses_a_weak_password(
+    client, rep, mailoutbox, django_capture_on_commit_callbacks
+):
     link = _reset_link(client, rep, mailoutbox, django_capture_on_commit_callbacks)
     form = client.get(link, follow=True)
-    weak = client.post(form.redirect_chain[-1][0], {"new_password1": "short", "new_password2": "short"})
+    weak = client.post(
+        form.redirect_chain[-1][0], {"new_password1": "short", "new_password2": "short"}
+    )
     assert weak.status_code == 200
     assert "at least 12 characters" in weak.content.decode()
 

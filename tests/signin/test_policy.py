@@ -27,7 +27,8 @@ def test_admins_and_managers_must_enrol_under_staff_policy_reps_need_not(client,
     _policy(two_factor_required=SecurityPolicy.TwoFactor.STAFF)
     client.force_login(manager)
     response = client.get(reverse("leads:list"))
-    assert response.status_code == 302 and response["Location"] == reverse("signin:two_factor")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("signin:two_factor")
     page = client.get(response["Location"])
     assert "requires two-factor" in page.content.decode()
     client.force_login(rep)
@@ -50,9 +51,11 @@ def test_enforcement_answers_403_to_htmx_and_session_api_calls(client, rep):
     _policy(two_factor_required=SecurityPolicy.TwoFactor.EVERYONE)
     client.force_login(rep)
     htmx = client.get(reverse("crm:notification_bell"), headers={"HX-Request": "true"})
-    assert htmx.status_code == 403 and htmx["HX-Redirect"] == reverse("signin:two_factor")
+    assert htmx.status_code == 403
+    assert htmx["HX-Redirect"] == reverse("signin:two_factor")
     api = client.get("/api/v1/me/")
-    assert api.status_code == 403 and "two-factor" in api.json()["detail"]
+    assert api.status_code == 403
+    assert "two-factor" in api.json()["detail"]
 
 
 def test_api_tokens_are_unaffected_by_the_policy(client, rep):

@@ -63,7 +63,8 @@ def test_sign_out_everywhere_else_keeps_this_session(rep):
     phone = _browser(rep, SAFARI, "10.0.0.6")
     tablet = _browser(rep, SAFARI, "10.0.0.7")
     laptop.post(reverse("signin:end_other_sessions"))
-    assert phone.get("/").status_code == 302 and tablet.get("/").status_code == 302
+    assert phone.get("/").status_code == 302
+    assert tablet.get("/").status_code == 302
     assert laptop.get("/").status_code == 200
     assert DeviceSession.objects.filter(user=rep).count() == 1
 
@@ -99,7 +100,8 @@ def test_an_idle_session_ends_with_a_message(rep):
         assert laptop.get("/").status_code == 200
         clock.shift(12 * 3600 + 60)
         response = laptop.get("/leads/")
-        assert response.status_code == 302 and response["Location"].startswith("/login/")
+        assert response.status_code == 302
+        assert response["Location"].startswith("/login/")
         assert "period of inactivity" in laptop.get(response["Location"]).content.decode()
         assert "_auth_user_id" not in laptop.session
 
@@ -135,8 +137,14 @@ def test_pages_note_activity_at_most_once_a_minute(rep):
     [
         (FIREFOX, "Firefox on Windows"),
         (SAFARI, "Safari on iPhone"),
-        ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", "Chrome on Linux"),
-        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 Chrome/126.0 Safari/537.36 Edg/126.0", "Edge on macOS"),
+        (
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",
+            "Chrome on Linux",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.36 Chrome/126.0 Safari/537.36 Edg/126.0",
+            "Edge on macOS",
+        ),
         ("", "Unknown browser"),
     ],
 )

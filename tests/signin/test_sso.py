@@ -29,8 +29,11 @@ def test_the_authorization_request_carries_pkce_state_and_nonce(client, oidc, re
     start = client.post(reverse("openid_connect_login", args=["test"]))
     query = parse_qs(urlsplit(start["Location"]).query)
     assert start["Location"].startswith(f"{oidc.issuer}/authorize/")
-    assert query["code_challenge_method"] == ["S256"] and query["code_challenge"]
-    assert query["state"] and query["nonce"] and query["response_type"] == ["code"]
+    assert query["code_challenge_method"] == ["S256"]
+    assert query["code_challenge"]
+    assert query["state"]
+    assert query["nonce"]
+    assert query["response_type"] == ["code"]
     assert "openid" in query["scope"][0].split()
 
 
@@ -38,13 +41,15 @@ def test_an_existing_user_with_a_verified_matching_email_signs_in_and_it_is_audi
     client, oidc, rep
 ):
     done = sso(client)
-    assert done.status_code == 302 and done["Location"] == "/"
+    assert done.status_code == 302
+    assert done["Location"] == "/"
     assert _signed_in(client) == str(rep.pk)
     assert SocialAccount.objects.get(user=rep).uid  # the provider's subject, linked to rep
     entry = AuditLog.objects.get(action="user.sso_login", target_id=str(rep.pk))
     assert entry.changes == {"provider": "test"}
     client.logout()
-    assert sso(client).status_code == 302 and _signed_in(client) == str(rep.pk)  # linked now
+    assert sso(client).status_code == 302
+    assert _signed_in(client) == str(rep.pk)
 
 
 def test_a_user_with_two_factor_still_gives_a_code_after_sso(client, oidc, rep):
@@ -70,17 +75,20 @@ def test_a_user_with_two_factor_still_gives_a_code_after_sso(client, oidc, rep):
 def test_a_token_that_cannot_be_trusted_signs_nobody_in(client, oidc, rep, mode, says):
     oidc.act(mode=mode)
     response = sso(client)
-    assert response.status_code == 302 and response["Location"] == reverse("login")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login")
     assert says in _message(response)
     assert _signed_in(client) is None
     entry = AuditLog.objects.get(action="signin.sso_failed")
-    assert entry.target_id == "test" and says in entry.changes["reason"]
+    assert entry.target_id == "test"
+    assert says in entry.changes["reason"]
 
 
 def test_a_broken_discovery_document_is_explained(client, oidc, rep):
     oidc.act(mode="broken_discovery")
     response = sso(client)
-    assert response.status_code == 302 and response["Location"] == reverse("login")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("login")
     assert "discovery document is not valid JSON" in _message(response)
     assert _signed_in(client) is None
     assert AuditLog.objects.filter(action="signin.sso_failed").exists()

@@ -23,13 +23,15 @@ def test_the_enrolment_page_draws_the_qr_code_itself_and_shows_the_secret(client
     html = page.content.decode()
     assert page.status_code == 200
     qr = re.search(r'<div class="qr[^>]*>(.*?)</div>', html, re.S).group(1)
-    assert qr.lstrip().startswith("<svg") and "<path" in qr
+    assert qr.lstrip().startswith("<svg")
+    assert "<path" in qr
     assert "<img" not in html.split('id="totp-qr"')[1].split("</div>")[0]
     secret = page.context["enrolment"].secret
     assert re.fullmatch(r"[A-Z2-7]{32}", secret)
     assert page.context["enrolment"].grouped_secret in html
     assert f"secret={secret}" in page.context["enrolment"].uri
-    assert "href" not in qr and "src=" not in qr  # nothing fetched from anywhere
+    assert "href" not in qr
+    assert "src=" not in qr
 
 
 def test_enrolment_completes_only_with_a_valid_code(client, rep):
@@ -42,11 +44,13 @@ def test_enrolment_completes_only_with_a_valid_code(client, rep):
     done = client.post(reverse("signin:two_factor"), {"code": totp(secret)})
     assert done.status_code == 200
     codes = done.context["codes"]
-    assert len(codes) == 10 and len(set(codes)) == 10
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
     html = done.content.decode()
     assert all(code in html for code in codes)
     stored = list(RecoveryCode.objects.filter(user=rep).values_list("digest", flat=True))
-    assert len(stored) == 10 and not set(codes) & set(stored)  # hashed, never in the clear
+    assert len(stored) == 10
+    assert not set(codes) & set(stored)
     assert AuditLog.objects.filter(action="user.2fa_enrol", target_id=str(rep.pk)).exists()
     again = client.get(reverse("signin:two_factor"))  # shown once: the status page has none
     assert not any(code in again.content.decode() for code in codes)
@@ -57,11 +61,13 @@ def test_sign_in_with_two_factor_asks_for_a_code_before_any_session(client, rep)
     secret, _ = enrol(client, rep)
     client.logout()
     first = password_step(client, rep.username)
-    assert first.status_code == 302 and first["Location"] == reverse("mfa_authenticate")
+    assert first.status_code == 302
+    assert first["Location"] == reverse("mfa_authenticate")
     assert "_auth_user_id" not in client.session
     assert client.get("/").status_code == 302  # still signed out
     done = code_step(client, totp(secret, step_offset=1))
-    assert done.status_code == 302 and done["Location"] == "/"
+    assert done.status_code == 302
+    assert done["Location"] == "/"
     assert client.session["_auth_user_id"] == str(rep.pk)
 
 
