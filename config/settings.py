@@ -279,6 +279,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "crm.views_errors.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "crm.auth_backends.axes_client_ip"
 AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["code"]  # failed two-factor codes are counted, never stored
 # API token guessing: this many bad tokens per client IP per window → 429 + Retry-After.
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", default=10)
 API_AUTH_FAILURE_WINDOW = 60
