@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib import import_module
 
 from django.conf import settings
@@ -197,7 +197,3 @@ def after_password_change(request: HttpRequest, user: User) -> None:
     end_other_sessions(user=user, keep=keep, by=user, reason="password changed")
     if keep:  # Django gave this session a new key with the new password: list it again
         _list(request, user)
-
-
-def lifetime_cap() -> timedelta:
-    return timedelta(seconds=settings.SESSION_COOKIE_AGE)

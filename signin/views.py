@@ -19,7 +19,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse_lazy
@@ -285,7 +285,7 @@ def _security_context(request: AuthenticatedHttpRequest, form: PolicyForm) -> di
     enrolled = Authenticator.objects.filter(user_id=OuterRef("pk"), type=Authenticator.Type.TOTP)
     users = User.objects.annotate(has_two_factor=Exists(enrolled)).select_related("team")
     if q:
-        users = users.filter(username__icontains=q) | users.filter(email__icontains=q)
+        users = users.filter(Q(username__icontains=q) | Q(email__icontains=q))
     page = Paginator(users.order_by("-is_active", "username"), 100).get_page(
         request.GET.get("page")
     )

@@ -160,3 +160,14 @@ def test_weak_passwords_are_refused_on_change(client, rep, password):
     assert response.status_code == 422
     rep.refresh_from_db()
     assert rep.check_password("pw")
+
+
+def test_the_settings_pages_link_to_security_two_factor_and_sessions(client, rep, admin_user):
+    client.force_login(rep)
+    index = client.get(reverse("crm:settings")).content.decode()
+    assert reverse("signin:security") not in index
+    profile = client.get(reverse("settings:profile")).content.decode()
+    assert reverse("signin:two_factor") in profile
+    assert reverse("signin:sessions") in profile
+    client.force_login(admin_user)
+    assert reverse("signin:security") in client.get(reverse("crm:settings")).content.decode()
