@@ -249,3 +249,30 @@ def load_settings_or_exit(program: str = "Plumb") -> None:
         sys.stderr.write(f"{program} is not configured: {error}\n")
         sys.stderr.flush()
         os._exit(2)  # not SystemExit: gunicorn and Celery would catch it and print a traceback
+
+
+def oidc_apps_from_env() -> list[dict[str, Any]]:
+    """One OpenID Connect provider from OIDC_ISSUER, OIDC_CLIENT_ID, OIDC_CLIENT_SECRET
+    (optional OIDC_NAME, the button's label, and OIDC_ID, the slug in its callback URL).
+    Admins add more under Settings → Security; an empty OIDC_ISSUER means none from here."""
+    issuer = env_str("OIDC_ISSUER")
+    if not issuer:
+        return []
+    parts = urlsplit(issuer)
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise ImproperlyConfigured(f"OIDC_ISSUER must be an https:// URL, not {issuer!r}.")
+    client_id = env_str("OIDC_CLIENT_ID")
+    if not client_id:
+        raise ImproperlyConfigured("OIDC_ISSUER is set but OIDC_CLIENT_ID is not.")
+    slug = env_str("OIDC_ID", "sso")
+    if not slug.replace("-", "").isalnum():
+        raise ImproperlyConfigured(f"OIDC_ID must be letters, digits and dashes, not {slug!r}.")
+    return [
+        {
+            "provider_id": slug,
+            "name": env_str("OIDC_NAME", "Single sign-on"),
+            "client_id": client_id,
+            "secret": env_str("OIDC_CLIENT_SECRET"),
+            "settings": {"server_url": issuer},
+        }
+    ]

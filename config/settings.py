@@ -23,6 +23,7 @@ from config.env import (
     env_list,
     env_rate,
     env_str,
+    oidc_apps_from_env,
     project_version,
     redis_url,
     secret_key,
@@ -61,6 +62,13 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "axes",
+    # Sign-in (signin/): allauth's accounts, two-factor, OpenID Connect and user sessions.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.usersessions",
     "crm.apps.CrmConfig",
     "activities.apps.ActivitiesConfig",
     "accounts.apps.AccountsConfig",
@@ -68,6 +76,7 @@ INSTALLED_APPS = [
     "pipeline.apps.PipelineConfig",
     "scoring.apps.ScoringConfig",
     "forecasting.apps.ForecastingConfig",
+    "signin.apps.SigninConfig",
 ]
 
 MIDDLEWARE = [
@@ -84,6 +93,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "crm.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Sign-in: allauth's request context, then session lifetime and two-factor enforcement.
+    "allauth.account.middleware.AccountMiddleware",
+    "signin.middleware.SignInPolicyMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "crm.middleware.UserTimezoneMiddleware",
@@ -290,14 +302,52 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "crm.views.errors.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "crm.auth_backends.axes_client_ip"
 AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["code"]  # failed two-factor codes are counted, never stored
 # API token guessing: this many bad tokens per client IP per window → 429 + Retry-After.
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", default=10)
 API_AUTH_FAILURE_WINDOW = 60
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# --- Sign-in (signin/, README "Sign-in and security"): django-allauth does the flows ----------
+# Password log-in is ours (/login/, django-axes counts failures); allauth runs the second step,
+# OpenID Connect and the session list. Local sign-up is closed: admins create users.
+ACCOUNT_ADAPTER = "signin.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "signin.adapters.SocialAccountAdapter"
+MFA_ADAPTER = "signin.adapters.MFAAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_RATE_LIMITS = False  # django-axes counts failed passwords and codes (per username + IP)
+ACCOUNT_LOGIN_TIMEOUT = 10 * 60  # password accepted, code not yet: this long
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"  # who may sign in is decided in signin.adapters
+SOCIALACCOUNT_AUTO_SIGNUP = True  # only reached for just-in-time domains
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {
+        # PKCE, nonce and an ID token signature checked against the JWKS: signin/oidc.py.
+        "provider_class": "signin.oidc.PlumbOIDCProvider",
+        "OAUTH_PKCE_ENABLED": True,
+        "APPS": oidc_apps_from_env(),
+    }
+}
+MFA_SUPPORTED_TYPES = ["totp"]  # recovery codes are signin's own (stored hashed)
+MFA_TOTP_ISSUER = "Plumb CRM"
+MFA_TOTP_PERIOD = 30
+MFA_TOTP_DIGITS = 6
+MFA_TOTP_TOLERANCE = 1  # the previous, current and next 30-second step
+MFA_FORMS = {"authenticate": "signin.forms.SecondStepForm"}
+USERSESSIONS_TRACK_ACTIVITY = False  # signin.sessions notes activity at most once a minute
+# The session cookie outlives any absolute lifetime an admin can set; the policy ends it sooner.
+SESSION_COOKIE_AGE = 90 * 24 * 3600
+PASSWORD_RESET_LINK_MINUTES = env_int("PASSWORD_RESET_LINK_MINUTES", default=60)
 
 # --- API --------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

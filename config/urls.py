@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.authentication import SessionAuthentication
@@ -21,8 +20,8 @@ urlpatterns = [
     path("", include("crm.views.settings_urls")),
     path("settings/routing/", include("leads.assignment_urls")),
     path("settings/routing/", include("pipeline.stale_urls")),  # Follow-up: stale deals
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("signin.auth_urls")),  # /login/ (+ code step, SSO), /logout/
+    path("", include("signin.urls")),  # two-factor, sessions, security, password reset
     path("healthz", views.healthz, name="healthz"),
     path("leads/", include("leads.urls")),
     path("pipeline/", include("pipeline.urls")),

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
+from crm import registry
 from crm.selectors import unread_notification_count
 
 
@@ -10,4 +11,10 @@ def shell(request: HttpRequest) -> dict[str, object]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"unread_notifications": unread_notification_count(user=user)}
+    return {
+        "unread_notifications": unread_notification_count(user=user),
+        # Features' settings pages (query-free): the Settings index and the profile tabs.
+        "settings_links": registry.settings_links(user, section="index")
+        + registry.settings_links(user, section="admin"),
+        "profile_links": registry.settings_links(user, section="profile"),
+    }

@@ -184,3 +184,49 @@ def register_demo_seeder(seeder: DemoSeeder) -> None:
 
 def demo_seeders() -> list[DemoSeeder]:
     return sorted(_seeders.values(), key=lambda seeder: (seeder.order, seeder.label))
+
+
+# --- sign-in: settings pages and what follows a password change ------------------------------
+
+
+@dataclass(frozen=True)
+class SettingsLink:
+    """A settings page of a feature: listed on the Settings index (`section="admin"` or
+    "index") or as a tab beside My profile (`section="profile"`), for users `visible(user)`
+    accepts (query-free: it runs on every settings page)."""
+
+    key: str
+    label: str
+    url_name: str
+    order: int
+    section: str = "index"
+    visible: Callable[[User], bool] = lambda user: True
+
+
+_settings_links: dict[str, SettingsLink] = {}
+
+
+def register_settings_link(link: SettingsLink) -> None:
+    _settings_links[link.key] = link
+
+
+def settings_links(user: User, *, section: str) -> list[SettingsLink]:
+    """The links of one section that `user` may follow, in order."""
+    links = [
+        link for link in _settings_links.values() if link.section == section and link.visible(user)
+    ]
+    return sorted(links, key=lambda link: (link.order, link.key))
+
+
+CredentialsFollower = Callable[[Any, "User"], None]
+_credentials_followers: dict[str, CredentialsFollower] = {}
+
+
+def register_credentials_follower(key: str, follow: CredentialsFollower) -> None:
+    """Something that must happen after a user's password changed or was set:
+    `follow(request, user)` runs after the change (e.g. end the user's other sessions)."""
+    _credentials_followers[key] = follow
+
+
+def credentials_followers() -> list[CredentialsFollower]:
+    return list(_credentials_followers.values())

@@ -12,6 +12,9 @@ from config.celery import app as celery_app
 from tests.factories import TeamFactory, UserFactory
 from tests.lead_stage_guard import guard as lead_stage_guard
 
+# The test OpenID Connect provider (oidc_server, oidc): sign-in and browser tests use it.
+pytest_plugins = ["tests.oidc_provider.fixtures"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if django_settings.IS_POSTGRES:

@@ -313,6 +313,8 @@ def password_change(request: AuthenticatedHttpRequest) -> HttpResponse:
         user = form.save()
         update_session_auth_hash(request, user)  # stay logged in here, log out elsewhere
         services.record_password_change(user=user, by=user)
+        for follow in registry.credentials_followers():  # e.g. end the other sessions
+            follow(request, user)
         messages.success(request, "Password changed.")
         return redirect("settings:profile")
     return render(request, "crm/admin/password.html", {"form": form}, status=_status(request, form))
@@ -329,6 +331,8 @@ class AcceptInviteView(auth_views.PasswordResetConfirmView):
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         services.record_password_change(user=form.user, by=form.user)
+        for follow in registry.credentials_followers():
+            follow(self.request, form.user)
         messages.success(self.request, "Your password is set: log in.")
         return response
 

@@ -75,7 +75,7 @@ def test_the_rest_of_the_api_is_throttled_too_and_off_means_off(client, marketin
 
 
 def test_bad_tokens_are_not_counted_against_the_scope_budgets(client, marketing, rates):
-    # Bad tokens have their own per-IP guard (crm.api_auth); they never reach the throttle.
+    # Bad tokens have their own per-IP guard (crm.api.auth); they never reach the throttle.
     token = make_token(marketing, ["leads:read"])
     for _ in range(5):
         assert client.get("/api/v1/leads/", headers=_auth("plumb_x_y")).status_code == 401

@@ -33,7 +33,7 @@ from crm.services_users import teams_manageable_by, users_manageable_by
 SKIP_PREFIXES = ("admin/", "static/", "media/", "__debug__/")  # Django admin: is_staff perms
 SKIP_NAMES = {"logout"}  # would end the actor's session mid-run
 # URL kwargs that are not object ids: a harmless value each (the route then acts as a list).
-NON_OBJECT_KWARGS = {"uidb64": "MQ", "token": "set-password"}
+NON_OBJECT_KWARGS = {"uidb64": "MQ", "token": "set-password", "provider_id": "nope"}
 ALIASES = {
     "deal": "opportunity",
     "card": "opportunity",
@@ -43,6 +43,8 @@ ALIASES = {
     "rep": "user",
     "people": "user",
     "rule": "scoringrule",
+    "session": "devicesession",  # Settings → Sessions lists signin's scoped sessions
+    "provider": "socialapp",  # Settings → Security → single sign-on providers
 }
 # The same word names another model in some namespaces (URL namespace, word) → model name.
 NAMESPACE_ALIASES = {("routing", "rule"): "assignmentrule"}

@@ -11,6 +11,9 @@ pytestmark = pytest.mark.django_db
 
 PUBLIC = {"/login/", "/healthz", "/admin/login/"}  # the admin site's own login form
 PUBLIC.add("/settings/invite/1/1/")  # an invited user sets their first password (token link)
+# Sign-in (signin/): forgot password, the reset link, single sign-on's start and callback.
+PUBLIC |= {"/login/forgot/", "/login/forgot/sent/", "/login/reset/1/1/"}
+PUBLIC |= {"/sso/1/login/", "/sso/1/login/callback/"}
 
 
 def _walk(patterns, prefix=""):

@@ -11,7 +11,16 @@ from crm import registry
 from crm.models import JobRun
 
 ROOT = Path(__file__).resolve().parents[2]
-FEATURES = {"activities", "accounts", "leads", "pipeline", "scoring", "forecasting", "config"}
+FEATURES = {
+    "activities",
+    "accounts",
+    "leads",
+    "pipeline",
+    "scoring",
+    "forecasting",
+    "signin",
+    "config",
+}
 
 
 def _imported_packages(path: Path) -> set[str]:
