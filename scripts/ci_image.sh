@@ -98,7 +98,7 @@ LOG_FORMAT=json
 ENV
 run() { "$DOCKER" run --network host --env-file "$env_file" "$@"; }
 run --rm "$IMAGE" python manage.py migrate --noinput -v0
-run --rm -e PLUMB_DEMO=true "$IMAGE" python manage.py seed_demo --password "$PASSWORD" >/dev/null
+run --rm -e PLUMB_DEMO=true "$IMAGE" python manage.py seed_demo --password="$PASSWORD" >/dev/null
 run -d --name "$TAG-web" --health-interval 3s "$IMAGE" >/dev/null
 run -d --name "$TAG-worker" --no-healthcheck "$IMAGE" celery -A config worker -l INFO --concurrency 1 >/dev/null
 run -d --name "$TAG-beat" --no-healthcheck "$IMAGE" celery -A config beat -l INFO >/dev/null

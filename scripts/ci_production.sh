@@ -56,7 +56,7 @@ say "migrate; demo data refused without PLUMB_DEMO, then seeded explicitly"
 "$PY" manage.py migrate --noinput -v0
 if "$PY" manage.py seed_demo >"$WORK/seed-refused.log" 2>&1; then echo "seed_demo ran without PLUMB_DEMO"; exit 1; fi
 grep -q "PLUMB_DEMO=true" "$WORK/seed-refused.log"
-PLUMB_DEMO=true "$PY" manage.py seed_demo --password "$PASSWORD" >"$WORK/seed.log"
+PLUMB_DEMO=true "$PY" manage.py seed_demo --password="$PASSWORD" >"$WORK/seed.log"
 
 # The browser speaks plain HTTP to 127.0.0.1 here; behind the proxy these stay on.
 export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
@@ -141,7 +141,7 @@ say "backup → restore → same rows (SQLite, online backup API while in WAL mo
   unset DATABASE_URL REDIS_URL
   export PLUMB_VAR_DIR="$WORK/sqlite-var"
   "$PY" manage.py migrate --noinput -v0
-  PLUMB_DEMO=true "$PY" manage.py seed_demo --password "$PASSWORD" >/dev/null
+  PLUMB_DEMO=true "$PY" manage.py seed_demo --password="$PASSWORD" >/dev/null
   copy=$("$PY" manage.py backup)
   "$PY" manage.py restore_backup "$copy" --into "sqlite:///$WORK/restored.sqlite3"
   compare "sqlite:///$PLUMB_VAR_DIR/crm.sqlite3" "sqlite:///$WORK/restored.sqlite3"
