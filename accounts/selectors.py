@@ -105,13 +105,16 @@ def search_contacts(qs: QuerySet[Contact], term: str) -> QuerySet[Contact]:
 
 def filter_contacts(*, user: User, filters: dict[str, Any]) -> QuerySet[Contact]:
     """The contact list and its CSV export: visible contacts narrowed by the list's filters
-    (cleaned form values): q, account (an Account), owner ("me", "none" or a user id),
+    (cleaned form values): q, account (an Account or its id), account_name (part of the
+    account's name), owner ("me", "none" or a user id),
     status (reachable / unsubscribed / do_not_contact); by name."""
     qs = contact_list(user=user)
     if term := (filters.get("q") or "").strip():
         qs = search_contacts(qs, term)
     if account := filters.get("account"):
         qs = qs.filter(account=account)
+    if account_name := (filters.get("account_name") or "").strip():
+        qs = qs.filter(account__name__icontains=account_name)
     owner = filters.get("owner")
     if owner == "me":
         qs = qs.filter(owner=user)

@@ -1,5 +1,6 @@
-"""Activity state changes: log an activity or schedule a task, complete a task, and let open
-tasks follow their subject when it changes hands."""
+"""Activity state changes: log an activity or schedule a task (on a lead, deal or contact),
+complete or edit a task, delete one's own activity, and let open tasks follow their subject
+when it changes hands. Pages and the API (activities.api) both come here."""
 
 from __future__ import annotations
 
@@ -36,7 +37,13 @@ def _check_owner_sees(*, owner: User, subjects: dict[str, models.Model]) -> None
 
 
 def _remind_at(*, due_at: datetime | None, owner: User, done: bool) -> datetime | None:
-    return due_at - timedelta(minutes=owner.remind_before_minutes) if due_at and not done else None
+    """When an open task's reminder goes out: its owner's `remind_before_minutes` ahead."""
+    if due_at is None or done:
+        return None
+    try:
+        return due_at - timedelta(minutes=owner.remind_before_minutes)
+    except OverflowError:  # a due time at the very start of the calendar
+        raise ValidationError({"due_at": "This date and time is out of range."}) from None
 
 
 @transaction.atomic

@@ -13,7 +13,7 @@ from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from activities.models import Activity
 from activities.selectors import activity_timeline
 from crm.models import Team, User
@@ -148,6 +148,14 @@ def account_leads(*, user: User, account: Account, limit: int = 100) -> list[Lea
     """The account's leads the user can see, with their owner (one query, bounded)."""
     return list(
         Lead.objects.visible_to(user).filter(account=account).select_related("owner")[:limit]
+    )
+
+
+def contact_leads(*, user: User, contact: Contact, limit: int = 20) -> list[Lead]:
+    """The leads the user can see that became (or were linked to) this contact, newest first
+    (one query, bounded)."""
+    return list(
+        Lead.objects.visible_to(user).filter(contact=contact).order_by("-created_at", "-pk")[:limit]
     )
 
 
