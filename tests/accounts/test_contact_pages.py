@@ -301,9 +301,9 @@ def test_logging_a_call_and_scheduling_a_task_on_a_contact(client, rep):
     url = reverse("contacts:add_activity", args=[contact.pk])
     assert client.post(url, {"kind": "call", "subject": "Intro"}).status_code == 302
     due = (timezone.localtime() + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
-    assert client.post(url, {"kind": "task", "subject": "Follow up", "due_at": due}).status_code == (
-        302
-    )
+    assert client.post(
+        url, {"kind": "task", "subject": "Follow up", "due_at": due}
+    ).status_code == (302)
     call, task = Activity.objects.order_by("pk")
     assert (call.contact, call.kind, call.done_at is not None) == (contact, "call", True)
     assert (task.contact, task.done_at, task.remind_at is not None) == (contact, None, True)

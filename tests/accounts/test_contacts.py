@@ -112,7 +112,9 @@ def test_the_database_refuses_a_second_primary_a_duplicate_or_an_upper_case_emai
 
 def test_update_with_emails_replaces_the_set_and_email_alone_moves_the_primary(rep):
     contact = services.create_contact(by=rep, last_name="L", emails=["a@x.example", "b@x.example"])
-    services.update_contact(contact=contact, by=rep, data={"emails": ["c@x.example", "b@x.example"]})
+    services.update_contact(
+        contact=contact, by=rep, data={"emails": ["c@x.example", "b@x.example"]}
+    )
     assert services.contact_emails(contact) == ["c@x.example", "b@x.example"]
     services.update_contact(contact=contact, by=rep, data={"email": "B@x.example"})
     assert services.contact_emails(contact) == ["b@x.example", "c@x.example"]
@@ -153,9 +155,7 @@ def test_a_contact_needs_a_name_or_an_email(rep):
     assert Contact.objects.exists() is False
 
 
-def test_a_rep_cannot_give_a_contact_to_someone_else_or_file_it_at_a_hidden_account(
-    rep, other_rep
-):
+def test_a_rep_cannot_give_a_contact_to_someone_else_or_file_it_at_a_hidden_account(rep, other_rep):
     with pytest.raises(ValidationError, match="cannot give"):
         services.create_contact(by=rep, first_name="A", owner=other_rep)
     with pytest.raises(ValidationError, match="account you can see"):
@@ -214,9 +214,7 @@ def test_accounts_are_created_and_edited_through_audited_services(rep, other_rep
 # --- hand-over --------------------------------------------------------------------------------
 
 
-def test_a_departing_reps_contacts_and_their_open_tasks_go_to_the_new_owner(
-    admin_user, rep, org
-):
+def test_a_departing_reps_contacts_and_their_open_tasks_go_to_the_new_owner(admin_user, rep, org):
     heir = UserFactory(username="rep_heir", role="rep", team=org["team_a"])
     contacts = [ContactFactory(owner=rep) for _ in range(3)]
     task = ActivityFactory(owner=rep, lead=None, contact=contacts[0], kind="task")

@@ -114,7 +114,9 @@ def test_conversion_creates_the_contact_at_the_account_and_makes_it_the_deals_pr
     contact = lead.contact
     assert (contact.full_name, contact.title, contact.phone) == ("Ana Lima", "CFO", "+1 555")
     assert (contact.account, contact.owner) == (opportunity.account, rep)
-    assert list(contact.emails.values_list("email", "is_primary")) == [("ana@initech.example", True)]
+    assert list(contact.emails.values_list("email", "is_primary")) == [
+        ("ana@initech.example", True)
+    ]
     role = ContactRole.objects.get(opportunity=opportunity)
     assert (role.contact, role.role, role.is_primary) == (contact, "other", True)
     actions = set(AuditLog.objects.values_list("action", flat=True))
