@@ -23,6 +23,7 @@ from rest_framework.viewsets import GenericViewSet
 
 from accounts import selectors, services
 from accounts.models import Account, Contact, ContactEmail, normalise_email
+from crm.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
 from crm.api.filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from crm.models import User, users_visible_to
@@ -69,15 +70,15 @@ class _ScopedChoices(serializers.Serializer):
 class AccountWriteSerializer(_ScopedChoices, serializers.Serializer):
     """An account's fields; on a PATCH only those sent change."""
 
-    name = serializers.CharField(max_length=200)
-    domain = serializers.CharField(max_length=253, required=False, allow_blank=True)
-    industry = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    employee_count = serializers.IntegerField(
+    name = StrictCharField(max_length=200)
+    domain = StrictCharField(max_length=253, required=False, allow_blank=True)
+    industry = StrictCharField(max_length=100, required=False, allow_blank=True)
+    employee_count = StrictIntegerField(
         min_value=0, max_value=2_147_483_647, required=False, allow_null=True
     )
-    country = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    region = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    is_customer = serializers.BooleanField(required=False)
+    country = StrictCharField(max_length=100, required=False, allow_blank=True)
+    region = StrictCharField(max_length=100, required=False, allow_blank=True)
+    is_customer = StrictBooleanField(required=False)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.none(), required=False, allow_null=True
     )
@@ -186,25 +187,25 @@ class ContactWriteSerializer(_ScopedChoices, serializers.Serializer):
     """A contact's fields; on a PATCH only those sent change. `emails` is the whole list
     (the first is the primary); `email` alone sets the primary and keeps the others."""
 
-    first_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    last_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    first_name = StrictCharField(max_length=100, required=False, allow_blank=True)
+    last_name = StrictCharField(max_length=100, required=False, allow_blank=True)
     email = serializers.EmailField(max_length=254, required=False)
     emails = serializers.ListField(
         child=serializers.EmailField(max_length=254),
         max_length=services.MAX_EMAILS,
         required=False,
     )
-    phone = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    title = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    phone = StrictCharField(max_length=50, required=False, allow_blank=True)
+    title = StrictCharField(max_length=150, required=False, allow_blank=True)
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.none(), required=False, allow_null=True
     )
     account = serializers.PrimaryKeyRelatedField(
         queryset=Account.objects.none(), required=False, allow_null=True
     )
-    unsubscribed = serializers.BooleanField(required=False)
-    do_not_contact = serializers.BooleanField(required=False)
-    notes = serializers.CharField(max_length=10_000, required=False, allow_blank=True)
+    unsubscribed = StrictBooleanField(required=False)
+    do_not_contact = StrictBooleanField(required=False)
+    notes = StrictCharField(max_length=10_000, required=False, allow_blank=True)
 
 
 class ContactFilter(django_filters.FilterSet):

@@ -31,6 +31,7 @@ from rest_framework.viewsets import GenericViewSet
 from accounts.models import Contact
 from activities import services
 from activities.models import Activity
+from crm.api.fields import StrictBooleanField, StrictCharField
 from crm.api.filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from crm.models import User, users_visible_to
@@ -74,8 +75,8 @@ class ActivityCreateSerializer(serializers.Serializer):
     a lead, a deal and a contact (each one the caller can see)."""
 
     kind = serializers.ChoiceField(choices=LOGGABLE)
-    subject = serializers.CharField(max_length=200)
-    body = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
+    subject = StrictCharField(max_length=200)
+    body = StrictCharField(max_length=20_000, required=False, allow_blank=True)
     lead = serializers.PrimaryKeyRelatedField(
         queryset=Lead.objects.none(), required=False, allow_null=True
     )
@@ -114,9 +115,9 @@ class ActivityUpdateSerializer(serializers.Serializer):
     """`{"done": true}` completes a task (anyone who can see it); the owner may also change
     the subject, the notes and a task's due time (which re-arms its reminder)."""
 
-    done = serializers.BooleanField(required=False)
-    subject = serializers.CharField(max_length=200, required=False)
-    body = serializers.CharField(max_length=20_000, required=False, allow_blank=True)
+    done = StrictBooleanField(required=False)
+    subject = StrictCharField(max_length=200, required=False)
+    body = StrictCharField(max_length=20_000, required=False, allow_blank=True)
     due_at = serializers.DateTimeField(required=False)
 
 
