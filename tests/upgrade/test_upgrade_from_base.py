@@ -220,9 +220,14 @@ def test_a_database_from_before_the_moves_upgrades_with_every_row_and_page(
     missing = sorted(RENAMED.get(t, t) for t in before if RENAMED.get(t, t) not in after)
     assert missing == []
     new_tables = set(after) - {RENAMED.get(t, t) for t in before}
-    assert sorted(
-        t for t in new_tables if not t.startswith(ADDED_TABLE_PREFIXES) and t not in ADDED_TABLES
-    ) == []
+    assert (
+        sorted(
+            t
+            for t in new_tables
+            if not t.startswith(ADDED_TABLE_PREFIXES) and t not in ADDED_TABLES
+        )
+        == []
+    )
     changed = [
         table
         for table, state in before.items()
