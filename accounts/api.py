@@ -23,26 +23,19 @@ from rest_framework.viewsets import GenericViewSet
 
 from accounts import selectors, services
 from accounts.models import Account, Contact, ContactEmail, normalise_email
-from crm.api.fields import StrictBooleanField, StrictCharField, StrictIntegerField
+from crm.api.fields import (
+    ScopedChoicesMixin,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from crm.api.filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from crm.models import User, users_visible_to
 
 # --- accounts ----------------------------------------------------------------------------------
 
-ACCOUNT_FIELDS = [
-    "id",
-    "name",
-    "domain",
-    "industry",
-    "employee_count",
-    "country",
-    "region",
-    "is_customer",
-    "owner",
-    "created_at",
-    "updated_at",
-]
+ACCOUNT_FIELDS = ["id", *services.ACCOUNT_FIELDS, "created_at", "updated_at"]
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -52,23 +45,10 @@ class AccountSerializer(serializers.ModelSerializer):
         read_only_fields = ACCOUNT_FIELDS
 
 
-class _ScopedChoices(serializers.Serializer):
-    """Owners and accounts offered to a writer are the ones they may choose (else a 400)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is None:  # schema generation: no user, no choices
-            return
-        user = request.user
-        if "owner" in self.fields:
-            self.fields["owner"].queryset = users_visible_to(user)  # type: ignore[attr-defined]
-        if "account" in self.fields:
-            self.fields["account"].queryset = Account.objects.visible_to(user)  # type: ignore[attr-defined]
-
-
-class AccountWriteSerializer(_ScopedChoices, serializers.Serializer):
+class AccountWriteSerializer(ScopedChoicesMixin):
     """An account's fields; on a PATCH only those sent change."""
+
+    scoped_choices = {"owner": users_visible_to}
 
     name = StrictCharField(max_length=200)
     domain = StrictCharField(max_length=253, required=False, allow_blank=True)
@@ -183,9 +163,11 @@ class ContactSerializer(serializers.ModelSerializer):
         return self._addresses(contact)
 
 
-class ContactWriteSerializer(_ScopedChoices, serializers.Serializer):
+class ContactWriteSerializer(ScopedChoicesMixin):
     """A contact's fields; on a PATCH only those sent change. `emails` is the whole list
     (the first is the primary); `email` alone sets the primary and keeps the others."""
+
+    scoped_choices = {"owner": users_visible_to, "account": Account.objects.visible_to}
 
     first_name = StrictCharField(max_length=100, required=False, allow_blank=True)
     last_name = StrictCharField(max_length=100, required=False, allow_blank=True)

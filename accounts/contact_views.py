@@ -125,7 +125,12 @@ def _detail(
     activities = selectors.contact_activities(contact=contact)
     now = timezone.now()
     open_tasks = sorted(
-        (a for a in activities if a.kind == Activity.Kind.TASK and a.done_at is None),
+        # The contact's own: tasks on the lead it came from are done on the lead's page.
+        (
+            a
+            for a in activities
+            if a.kind == Activity.Kind.TASK and a.done_at is None and a.contact_id == contact.pk
+        ),
         key=lambda a: a.due_at or now,
     )
     context = {

@@ -9,6 +9,7 @@ from django import forms
 
 from accounts.models import Account, Contact
 from accounts.selectors import CONTACT_STATUSES
+from crm.forms import bootstrap
 from crm.models import User, users_visible_to
 
 STATUS_CHOICES = [
@@ -18,19 +19,6 @@ STATUS_CHOICES = [
     ("do_not_contact", "Do not contact"),
 ]
 assert {value for value, _ in STATUS_CHOICES if value} == set(CONTACT_STATUSES)
-
-
-def _style(form: forms.BaseForm) -> None:
-    """Bootstrap's small controls on every widget (templates stay plain `{{ field }}`)."""
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select):
-            css = "form-select form-select-sm"
-        else:
-            css = "form-control form-control-sm"
-        widget.attrs["class"] = css
 
 
 class ContactFilterForm(forms.Form):
@@ -55,7 +43,7 @@ class ContactFilterForm(forms.Form):
             ("none", "Nobody"),
             *((str(person.pk), str(person)) for person in people),
         ]
-        _style(self)
+        bootstrap(self)
 
     def cleaned_filters(self) -> dict[str, Any]:
         """The valid filters only: a bad value is ignored rather than shown as an error."""
@@ -93,7 +81,7 @@ class ContactForm(forms.Form):
         assert isinstance(owner, forms.ModelChoiceField)
         account.queryset = Account.objects.visible_to(user).order_by("name", "pk")
         owner.queryset = users_visible_to(user)
-        _style(self)
+        bootstrap(self)
 
     @classmethod
     def initial_for(cls, contact: Contact, emails: list[str]) -> dict[str, Any]:

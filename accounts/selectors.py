@@ -18,6 +18,7 @@ from accounts.models import Account, Contact, ContactEmail, normalise_email
 from activities import registry as activities_registry
 from activities.models import Activity
 from crm.models import User
+from crm.selectors import owned_by
 
 
 def account_list(*, user: User, q: str = "", owner: str = "", kind: str = "") -> QuerySet[Account]:
@@ -115,13 +116,7 @@ def filter_contacts(*, user: User, filters: dict[str, Any]) -> QuerySet[Contact]
         qs = qs.filter(account=account)
     if account_name := (filters.get("account_name") or "").strip():
         qs = qs.filter(account__name__icontains=account_name)
-    owner = filters.get("owner")
-    if owner == "me":
-        qs = qs.filter(owner=user)
-    elif owner == "none":
-        qs = qs.filter(owner__isnull=True)
-    elif owner:
-        qs = qs.filter(owner_id=owner)
+    qs = owned_by(qs, owner=filters.get("owner"), user=user)
     if status := filters.get("status"):
         qs = qs.filter(CONTACT_STATUSES[status])
     return qs.order_by("last_name", "first_name", "pk")

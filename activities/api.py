@@ -31,7 +31,7 @@ from rest_framework.viewsets import GenericViewSet
 from accounts.models import Contact
 from activities import services
 from activities.models import Activity
-from crm.api.fields import StrictBooleanField, StrictCharField
+from crm.api.fields import ScopedChoicesMixin, StrictBooleanField, StrictCharField
 from crm.api.filters import UtcIsoDateTimeFilter
 from crm.http import AuthenticatedRequest
 from crm.models import User, users_visible_to
@@ -70,9 +70,16 @@ class ActivitySerializer(serializers.ModelSerializer):
         return activity.done_at is not None
 
 
-class ActivityCreateSerializer(serializers.Serializer):
+class ActivityCreateSerializer(ScopedChoicesMixin):
     """A call, meeting or note that happened, or a task to do by `due_at`, on at least one of
     a lead, a deal and a contact (each one the caller can see)."""
+
+    scoped_choices = {
+        "lead": Lead.objects.visible_to,
+        "opportunity": Opportunity.objects.visible_to,
+        "contact": Contact.objects.visible_to,
+        "owner": users_visible_to,
+    }
 
     kind = serializers.ChoiceField(choices=LOGGABLE)
     subject = StrictCharField(max_length=200)
@@ -94,21 +101,6 @@ class ActivityCreateSerializer(serializers.Serializer):
     due_at = serializers.DateTimeField(
         required=False, allow_null=True, help_text="Tasks: when it is due (required)."
     )
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        request = self.context.get("request")
-        if request is None:  # schema generation: no user, no choices
-            return
-        user = request.user
-        scoped = {
-            "lead": Lead.objects.visible_to(user),
-            "opportunity": Opportunity.objects.visible_to(user),
-            "contact": Contact.objects.visible_to(user),
-            "owner": users_visible_to(user),
-        }
-        for name, queryset in scoped.items():
-            self.fields[name].queryset = queryset  # type: ignore[attr-defined]
 
 
 class ActivityUpdateSerializer(serializers.Serializer):

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from activities.models import Activity
+from crm.forms import bootstrap
 
 
 class ActivityForm(forms.Form):
@@ -24,9 +25,4 @@ class ActivityForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        size = " form-select-sm" if self.small else ""
-        for field in self.fields.values():
-            if isinstance(field.widget, forms.Select):
-                field.widget.attrs["class"] = f"form-select{size}"
-            else:
-                field.widget.attrs["class"] = f"form-control{size.replace('select', 'control')}"
+        bootstrap(self, small=self.small)

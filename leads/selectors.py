@@ -17,6 +17,7 @@ from accounts.models import Account, Contact
 from activities.models import Activity
 from activities.selectors import activity_timeline
 from crm.models import Team, User
+from crm.selectors import owned_by
 from leads.models import Lead, LeadReason, LeadTransition
 
 # Sortable list columns: URL value → ORDER BY (a pk tie-breaker keeps pages stable).
@@ -83,13 +84,7 @@ def filter_leads(*, user: User, filters: dict[str, Any]) -> QuerySet[Lead]:
         qs = search(qs, term)
     if stage := filters.get("stage"):
         qs = qs.filter(stage=stage)
-    owner = filters.get("owner")
-    if owner == "me":
-        qs = qs.filter(owner=user)
-    elif owner == "none":
-        qs = qs.filter(owner__isnull=True)
-    elif owner:
-        qs = qs.filter(owner_id=owner)
+    qs = owned_by(qs, owner=filters.get("owner"), user=user)
     if team := filters.get("team"):
         qs = qs.filter(owner__team__in=Team.objects.descendants_of(team).values("pk"))
     if source := filters.get("source"):

@@ -8,25 +8,13 @@ from django import forms
 
 from accounts.models import Account
 from activities.forms import ActivityForm as ActivityForm  # the deal page's, shared
+from crm.forms import bootstrap
 from crm.models import OrgSettings, User, users_visible_to
 from leads.sweeps import SWEEP_SETTING_FIELDS
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
 from pipeline.selectors import BoardFilters
 
 DATE = forms.DateInput(attrs={"type": "date"})
-
-
-def bootstrap(form: forms.BaseForm) -> None:
-    """Give every widget Bootstrap's small control classes."""
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select):
-            css = "form-select form-select-sm"
-        else:
-            css = "form-control form-control-sm"
-        widget.attrs["class"] = css
 
 
 class BoardFilterForm(forms.Form):
