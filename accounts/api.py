@@ -122,19 +122,13 @@ class AccountViewSet(
 
 # --- contacts ----------------------------------------------------------------------------------
 
+# The names first, then the e-mails, then the rest of what the services edit.
 CONTACT_FIELDS = [
     "id",
-    "first_name",
-    "last_name",
+    *services.CONTACT_FIELDS[:2],
     "email",
     "emails",
-    "phone",
-    "title",
-    "owner",
-    "account",
-    "unsubscribed",
-    "do_not_contact",
-    "notes",
+    *services.CONTACT_FIELDS[2:],
     "created_at",
     "updated_at",
 ]
