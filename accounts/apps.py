@@ -9,7 +9,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         # AppConfig modules load before the models: the registrations import them here.
-        from accounts.models import Account
-        from crm import registry
+        from accounts import registrations
 
-        registry.register_record(Account, history_kind="accounts", url_name="accounts:detail")
+        registrations.register()

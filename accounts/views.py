@@ -1,5 +1,5 @@
 """Account pages: the list (search, owner and kind filters, open-deal totals) and an account's
-page (its deals with totals, its leads, its timeline). Parse → selectors → render.
+page (its deals with totals, its contacts and leads, its timeline). Parse → selectors → render.
 
 The pages compose reads of several apps: accounts' own (the list, the timeline), pipeline's
 deal figures and leads' leads of an account. Everything starts from the user's scope.
@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from accounts import selectors
-from accounts.models import Account
+from accounts.models import Account, Contact
 from activities.models import Activity
 from crm.http import AuthenticatedHttpRequest
 from crm.models import User, users_visible_to
@@ -62,13 +62,14 @@ class AccountDetail:
     opportunities: Sequence[Any]
     totals: pipeline_selectors.AccountTotals
     leads: Sequence[Any]
+    contacts: list[Contact]
     activities: list[Activity]
 
 
 @require_GET
 def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    """An account's visible deals (open and closed) with totals, its leads and its timeline:
-    one query each, each list bounded."""
+    """An account's visible deals (open and closed) with totals, its leads, its contacts and
+    its timeline: one query each, each list bounded."""
     user = request.user
     account = get_object_or_404(Account.objects.visible_to(user).select_related("owner"), pk=pk)
     deals = pipeline_selectors.account_deals(user=user, account=account)
@@ -77,6 +78,7 @@ def account_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         opportunities=deals.opportunities,
         totals=deals.totals,
         leads=lead_selectors.account_leads(user=user, account=account),
+        contacts=selectors.account_contacts(user=user, account=account),
         activities=selectors.account_activities(user=user, account=account),
     )
     default = pipeline_selectors.default_pipeline()

@@ -9,4 +9,4 @@ from activities.models import Activity
 class ActivityAdmin(admin.ModelAdmin):
     list_display = ("kind", "subject", "owner", "due_at", "done_at")
     list_filter = ("kind",)
-    raw_id_fields = ("lead", "opportunity", "owner", "created_by")
+    raw_id_fields = ("lead", "opportunity", "contact", "owner", "created_by")

@@ -1,7 +1,8 @@
 """Activities (calls, e-mails, meetings, notes, tasks) and the reminder deliveries of tasks.
 
-An activity is about one subject — a lead or a deal today — reached through a nullable
-foreign key per subject kind. The features register their subjects (activities.registry),
+An activity is about a subject — a lead, a deal or a contact — reached through a nullable
+foreign key per subject kind (an activity logged on a deal about one of its contacts has
+both). The features register their subjects (activities.registry),
 so this app knows the foreign keys' names but never imports the features.
 """
 
@@ -36,7 +37,7 @@ class ActivityQuerySet(models.QuerySet["Activity"]):
 
 
 class Activity(TimeStampedModel):
-    """A call, e-mail, meeting, note or task on a lead or an opportunity.
+    """A call, e-mail, meeting, note or task on a lead, an opportunity or a contact.
 
     Tasks carry `due_at`; `reminded_at` is the claim that makes a reminder go out once.
     """
@@ -77,6 +78,15 @@ class Activity(TimeStampedModel):
         on_delete=models.CASCADE,
         related_name="activities",
     )
+    # Indexed only where set (activity_contact_at), newest first for a contact's timeline.
+    contact = models.ForeignKey(
+        "accounts.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="activities",
+        db_index=False,
+    )
 
     objects = ActivityQuerySet.as_manager()
 
@@ -90,10 +100,17 @@ class Activity(TimeStampedModel):
                 condition=Q(kind="task", done_at__isnull=True, reminded_at__isnull=True),
             ),
             models.Index(fields=["owner", "due_at"], name="activity_owner_due"),
+            models.Index(
+                fields=["contact", "-created_at"],
+                name="activity_contact_at",
+                condition=Q(contact__isnull=False),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(lead__isnull=False) | Q(opportunity__isnull=False),
+                condition=Q(lead__isnull=False)
+                | Q(opportunity__isnull=False)
+                | Q(contact__isnull=False),
                 name="activity_has_subject",
             ),
         ]
@@ -107,7 +124,8 @@ class Activity(TimeStampedModel):
 
     @property
     def subject_record(self) -> models.Model | None:
-        """The lead or deal this activity is about (select_related it to keep this query-free)."""
+        """The lead, deal or contact this activity is about, the first registered subject set
+        (select_related it to keep this query-free)."""
         for subject in registry.subjects():
             if getattr(self, f"{subject.field}_id") is not None:
                 record: models.Model = getattr(self, subject.field)
@@ -116,7 +134,7 @@ class Activity(TimeStampedModel):
 
     @property
     def subject_url(self) -> str:
-        """The page of the lead or deal this activity is about (no query: ids only)."""
+        """The page of the record this activity is about (no query: ids only)."""
         for subject in registry.subjects():
             pk = getattr(self, f"{subject.field}_id")
             if pk is not None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.http import HttpRequest
 
 from crm.models import (
     ApiToken,
@@ -12,6 +13,20 @@ from crm.models import (
     Team,
     User,
 )
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Look, don't touch: rows that only services write (they keep the rules, the history and
+    the audit trail), shown to staff for support."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 
 
 @admin.register(User)
@@ -64,18 +79,9 @@ admin.site.register(OrgSettings)
 
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     """Read-only: the trail is written by services, never edited."""
 
     list_display = ("at", "actor", "action", "target_type", "target_id", "target_label")
     list_filter = ("action", "target_type")
     list_select_related = ("actor",)
-
-    def has_add_permission(self, request: object) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: object, obj: object = None) -> bool:
-        return False

@@ -6,6 +6,21 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 
+def bootstrap(form: forms.BaseForm, *, small: bool = True) -> None:
+    """Bootstrap's classes on every widget, small controls by default (templates stay plain
+    `{{ field }}`)."""
+    size = "-sm" if small else ""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select):
+            css = f"form-select form-select{size}" if small else "form-select"
+        else:
+            css = f"form-control form-control{size}" if small else "form-control"
+        widget.attrs["class"] = css
+
+
 def add_validation_error(form: forms.BaseForm, error: ValidationError) -> None:
     """Show a service's ValidationError on the form that caused it.
 

@@ -11,12 +11,23 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, IntegerField, Value, Window
+from django.db.models import F, IntegerField, QuerySet, Value, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from crm import registry
 from crm.models import JobRun, Notification, Team, User
+
+
+def owned_by(qs: QuerySet[Any], *, owner: object, user: User) -> QuerySet[Any]:
+    """A list's owner filter: "me", "none" (nobody's) or a user id; empty means anyone."""
+    if owner == "me":
+        return qs.filter(owner=user)
+    if owner == "none":
+        return qs.filter(owner__isnull=True)
+    if owner:
+        return qs.filter(owner_id=owner)
+    return qs
 
 
 def unread_notification_count(*, user: User) -> int:

@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.db import models
 
-from activities.models import Activity
+from activities import forms as activity_forms
 from crm.models import Team, User
 from leads import selectors, services
 from leads.csv_import import FIELD_CHOICES
@@ -187,15 +187,10 @@ class BantForm(forms.Form):
         style(self, small=True)
 
 
-class ActivityForm(StyledForm):
-    """Log an activity or schedule a task on the lead."""
+class ActivityForm(activity_forms.ActivityForm):
+    """Log an activity or schedule a task on the lead (full-size controls)."""
 
-    kind = forms.ChoiceField(choices=Activity.Kind.choices)
-    subject = forms.CharField(max_length=200)
-    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    due_at = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
+    small = False
 
 
 class LeadEditForm(forms.Form):

@@ -83,6 +83,16 @@ class Lead(TimeStampedModel):
     account = models.ForeignKey(
         "accounts.Account", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
+    # The contact the lead became (or was linked to) when it converted. Indexed only where
+    # set (lead_contact): most leads never convert, and imports should not pay for them.
+    contact = models.ForeignKey(
+        "accounts.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        db_index=False,
+    )
     employee_count = models.PositiveIntegerField(null=True, blank=True)
     industry = models.CharField(max_length=100, blank=True)
     country = models.CharField(max_length=100, blank=True)
@@ -158,6 +168,9 @@ class Lead(TimeStampedModel):
                 fields=["mql_at"],
                 name="lead_unassigned_mql",
                 condition=Q(stage="mql", owner__isnull=True),
+            ),
+            models.Index(
+                fields=["contact"], name="lead_contact", condition=Q(contact__isnull=False)
             ),
         ]
         constraints = [

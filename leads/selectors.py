@@ -13,10 +13,11 @@ from django.db.models import QuerySet, TextField
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from activities.models import Activity
 from activities.selectors import activity_timeline
 from crm.models import Team, User
+from crm.selectors import owned_by
 from leads.models import Lead, LeadReason, LeadTransition
 
 # Sortable list columns: URL value → ORDER BY (a pk tie-breaker keeps pages stable).
@@ -83,13 +84,7 @@ def filter_leads(*, user: User, filters: dict[str, Any]) -> QuerySet[Lead]:
         qs = search(qs, term)
     if stage := filters.get("stage"):
         qs = qs.filter(stage=stage)
-    owner = filters.get("owner")
-    if owner == "me":
-        qs = qs.filter(owner=user)
-    elif owner == "none":
-        qs = qs.filter(owner__isnull=True)
-    elif owner:
-        qs = qs.filter(owner_id=owner)
+    qs = owned_by(qs, owner=filters.get("owner"), user=user)
     if team := filters.get("team"):
         qs = qs.filter(owner__team__in=Team.objects.descendants_of(team).values("pk"))
     if source := filters.get("source"):
@@ -148,6 +143,14 @@ def account_leads(*, user: User, account: Account, limit: int = 100) -> list[Lea
     """The account's leads the user can see, with their owner (one query, bounded)."""
     return list(
         Lead.objects.visible_to(user).filter(account=account).select_related("owner")[:limit]
+    )
+
+
+def contact_leads(*, user: User, contact: Contact, limit: int = 20) -> list[Lead]:
+    """The leads the user can see that became (or were linked to) this contact, newest first
+    (one query, bounded)."""
+    return list(
+        Lead.objects.visible_to(user).filter(contact=contact).order_by("-created_at", "-pk")[:limit]
     )
 
 

@@ -19,6 +19,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from accounts.models import Account
+from accounts.services import contact_for_lead, create_account
 from crm.audit import diff, record, record_many
 from crm.models import Notification, User, users_visible_to
 from crm.services import notify, notify_many
@@ -26,8 +27,8 @@ from leads.assignment import enqueue_assignment
 from leads.creation import create_leads  # the creation service, offered with the lifecycle
 from leads.importing.fields import clean_lead_fields, merge_attributes
 from leads.models import ImportIdempotencyKey, Lead, LeadCsvUpload, LeadReason, LeadTransition
-from pipeline.models import Opportunity, Pipeline
-from pipeline.services import create_opportunity
+from pipeline.models import ContactRole, Opportunity, Pipeline
+from pipeline.services import add_contact_role, create_opportunity
 from scoring.handoff import UnknownLead
 from scoring.services import NewLeadScoring, ThresholdCrossing, score_leads
 
@@ -360,7 +361,9 @@ def convert_lead(
     name: str = "",
 ) -> Opportunity:
     """Convert an SQL lead: create its opportunity in the pipeline's first open stage, link
-    or create the account, and move the lead to converted.
+    or create the account, create the lead's contact at that account (or link the contact
+    that already has the lead's e-mail), make it the deal's primary contact, keep the lead →
+    contact link, and move the lead to converted.
 
     The lead row is locked first, so two concurrent conversions serialise and the second is
     refused (a lead converts once). Everything commits together or not at all.
@@ -379,15 +382,27 @@ def convert_lead(
     account = locked.account or match_account(email=locked.email, company=locked.company)
     if account is None:
         domain = company_domain(locked.email)
-        account = Account.objects.create(
-            name=(locked.company or domain or locked.email)[:200],
+        account = create_account(
+            by=by,
+            name=(locked.company.strip() or domain or locked.email)[:200],
             domain=domain,
             industry=locked.industry,
             employee_count=locked.employee_count,
             country=locked.country,
             region=locked.region,
             owner=owner,
+            check_owner=False,  # the lead's owner, or the converting user
         )
+    contact = contact_for_lead(
+        by=by,
+        email=locked.email,
+        account=account,
+        owner=owner,
+        first_name=locked.first_name,
+        last_name=locked.last_name,
+        phone=locked.phone,
+        title=locked.title,
+    )
     opportunity = create_opportunity(
         by=by,
         name=name.strip() or f"{account.name} – {locked.full_name or locked.email}"[:200],
@@ -399,7 +414,16 @@ def convert_lead(
         expected_close_date=expected_close_date,
         deal_type=deal_type or None,
     )
-    Lead.objects.filter(pk=locked.pk).update(account=account)
+    # The person the lead was is the new deal's primary contact (their role is unknown yet).
+    add_contact_role(
+        opportunity=opportunity,
+        contact=contact,
+        role=ContactRole.Role.OTHER,
+        by=by,
+        is_primary=True,
+        check_visible=False,  # the lead's own person, whoever owns the contact
+    )
+    Lead.objects.filter(pk=locked.pk).update(account=account, contact=contact)
     transition_leads(lead_ids=[locked.pk], to=Lead.Lifecycle.CONVERTED, by=by)
     return opportunity
 

@@ -7,26 +7,14 @@ from typing import Any
 from django import forms
 
 from accounts.models import Account
-from activities.models import Activity
+from activities.forms import ActivityForm as ActivityForm  # the deal page's, shared
+from crm.forms import bootstrap
 from crm.models import OrgSettings, User, users_visible_to
 from leads.sweeps import SWEEP_SETTING_FIELDS
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage
 from pipeline.selectors import BoardFilters
 
 DATE = forms.DateInput(attrs={"type": "date"})
-
-
-def bootstrap(form: forms.BaseForm) -> None:
-    """Give every widget Bootstrap's small control classes."""
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            css = "form-check-input"
-        elif isinstance(widget, forms.Select):
-            css = "form-select form-select-sm"
-        else:
-            css = "form-control form-control-sm"
-        widget.attrs["class"] = css
 
 
 class BoardFilterForm(forms.Form):
@@ -139,15 +127,6 @@ class BootstrapForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         bootstrap(self)
-
-
-class ActivityForm(BootstrapForm):
-    kind = forms.ChoiceField(choices=Activity.Kind.choices)
-    subject = forms.CharField(max_length=200)
-    body = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    due_at = forms.DateTimeField(
-        required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"})
-    )
 
 
 class PipelineForm(BootstrapForm):

@@ -227,3 +227,53 @@ class StageChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.opportunity_id}: {self.from_stage_id} → {self.to_stage_id}"
+
+
+class ContactRoleQuerySet(models.QuerySet["ContactRole"]):
+    def visible_to(self, user: User) -> ContactRoleQuerySet:
+        """A deal's contact roles are seen by whoever sees the deal."""
+        return self.filter(opportunity__in=Opportunity.objects.visible_to(user).values("pk"))
+
+
+class ContactRole(TimeStampedModel):
+    """A contact's part in a deal's buying committee; one contact per deal once, and at
+    most one primary contact per deal (a partial unique index says so)."""
+
+    class Role(models.TextChoices):
+        DECISION_MAKER = "decision_maker", "Decision maker"
+        ECONOMIC_BUYER = "economic_buyer", "Economic buyer"
+        CHAMPION = "champion", "Champion"
+        INFLUENCER = "influencer", "Influencer"
+        USER = "user", "User"
+        TECHNICAL_EVALUATOR = "technical_evaluator", "Technical evaluator"
+        OTHER = "other", "Other"
+
+    opportunity = models.ForeignKey(
+        Opportunity, on_delete=models.CASCADE, related_name="contact_roles"
+    )
+    contact = models.ForeignKey(
+        "accounts.Contact", on_delete=models.CASCADE, related_name="deal_roles"
+    )
+    role = models.CharField(max_length=24, choices=Role.choices, default=Role.OTHER)
+    is_primary = models.BooleanField(default=False)
+
+    objects = ContactRoleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_primary", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["opportunity", "contact"],
+                name="contactrole_once_per_deal",
+                violation_error_message="This contact is already on the deal.",
+            ),
+            models.UniqueConstraint(
+                fields=["opportunity"],
+                condition=Q(is_primary=True),
+                name="contactrole_one_primary",
+                violation_error_message="A deal has one primary contact.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_role_display()} on deal #{self.opportunity_id}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from pipeline import views
+from pipeline import contact_role_views, views
 
 app_name = "pipeline"
 
@@ -22,6 +22,21 @@ urlpatterns = [
         name="opportunity_activity",
     ),
     path("opportunities/<int:pk>/tasks/<int:task_id>/done/", views.task_done, name="task_done"),
+    path(
+        "opportunities/<int:pk>/contact-roles/",
+        contact_role_views.contact_roles,
+        name="contact_roles",
+    ),
+    path(
+        "opportunities/<int:pk>/contact-roles/<int:role_id>/",
+        contact_role_views.contact_role_edit,
+        name="contact_role_edit",
+    ),
+    path(
+        "opportunities/<int:pk>/contact-roles/<int:role_id>/delete/",
+        contact_role_views.contact_role_delete,
+        name="contact_role_delete",
+    ),
     path("lost-reasons/options/", views.lost_reason_options, name="lost_reason_options"),
     path("settings/", views.pipeline_settings, name="settings"),
     path("settings/<int:pk>/", views.pipeline_settings_edit, name="settings_pipeline"),

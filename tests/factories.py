@@ -7,11 +7,11 @@ from decimal import Decimal
 import factory
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Contact, ContactEmail
 from activities.models import Activity
 from crm.models import ApiToken, Notification, Team, User
 from leads.models import Lead
-from pipeline.models import Opportunity, Pipeline, Stage
+from pipeline.models import ContactRole, Opportunity, Pipeline, Stage
 
 
 class TeamFactory(factory.django.DjangoModelFactory):
@@ -40,6 +40,25 @@ class AccountFactory(factory.django.DjangoModelFactory):
 
     name = factory.Sequence(lambda n: f"Acme {n}")
     domain = factory.Sequence(lambda n: f"acme{n}.example")
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    """A contact with one (primary) e-mail: `email="x@y.example"` names it, `email=False`
+    gives none."""
+
+    class Meta:
+        model = Contact
+        skip_postgeneration_save = True
+
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+
+    @factory.post_generation
+    def email(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if not create or extracted is False:
+            return
+        address = extracted if isinstance(extracted, str) else f"contact{self.pk}@people.example"
+        ContactEmail.objects.create(contact=self, email=address.lower(), is_primary=True)
 
 
 class LeadFactory(factory.django.DjangoModelFactory):
@@ -121,6 +140,15 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     lead = factory.SubFactory(LeadFactory)
 
 
+class ContactRoleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ContactRole
+
+    opportunity = factory.SubFactory(OpportunityFactory)
+    contact = factory.SubFactory(ContactFactory)
+    role = ContactRole.Role.CHAMPION
+
+
 class NotificationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Notification
@@ -142,6 +170,8 @@ __all__ = [
     "AccountFactory",
     "ActivityFactory",
     "ApiToken",
+    "ContactFactory",
+    "ContactRoleFactory",
     "LeadFactory",
     "NotificationFactory",
     "OpportunityFactory",

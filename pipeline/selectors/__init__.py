@@ -22,6 +22,7 @@ from pipeline.selectors.board import (
     pipeline_stages,
     stage_headers,
 )
+from pipeline.selectors.contacts import DealContacts, contact_deals, deal_contacts
 from pipeline.selectors.deals import (
     OpportunityDetail,
     StageStep,
@@ -38,6 +39,7 @@ __all__ = [
     "BoardFilters",
     "Card",
     "Column",
+    "DealContacts",
     "OpportunityDetail",
     "StageHeader",
     "StageStep",
@@ -46,6 +48,8 @@ __all__ = [
     "board_cards",
     "card_from",
     "card_source",
+    "contact_deals",
+    "deal_contacts",
     "default_pipeline",
     "filtered_opportunities",
     "more_cards",

@@ -2,7 +2,8 @@
 
 - `deals`: creating deals, moving them between stages (`move_opportunity`, the only way a deal
   changes stage) and editing them;
-- `configuration`: pipelines, stages and lost reasons, with the pipeline shape rule.
+- `configuration`: pipelines, stages and lost reasons, with the pipeline shape rule;
+- `contact_roles`: a deal's buying committee (contacts with roles, one primary).
 
 Stale deals (flag, escalate, auto-close, reopen) live in `pipeline.stale`.
 """
@@ -21,6 +22,11 @@ from pipeline.services.configuration import (
     save_lost_reason,
     update_pipeline,
     update_stage,
+)
+from pipeline.services.contact_roles import (
+    add_contact_role,
+    remove_contact_role,
+    update_contact_role,
 )
 from pipeline.services.deals import (
     EDITABLE_FIELDS,
@@ -46,6 +52,7 @@ __all__ = [
     "STAGE_FIELDS",
     "MoveResult",
     "StaleOpportunity",
+    "add_contact_role",
     "add_stage",
     "archive_pipeline",
     "archive_stage",
@@ -56,11 +63,13 @@ __all__ = [
     "delete_stage",
     "move_opportunity",
     "position_between",
+    "remove_contact_role",
     "reorder_stages",
     "save_lost_reason",
     "stage_change_for",
     "stage_updates",
     "top_position",
+    "update_contact_role",
     "update_opportunity",
     "update_pipeline",
     "update_stage",

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from activities import registry
 from leads.models import Lead
 from pipeline.models import Opportunity
 
 
-def test_leads_and_deals_are_the_subjects_in_link_order():
+def test_leads_deals_and_contacts_are_the_subjects_in_link_order():
     assert [(s.field, s.model) for s in registry.subjects()] == [
         ("lead", Lead),
         ("opportunity", Opportunity),
+        ("contact", Contact),
     ]
 
 

@@ -26,15 +26,17 @@ from django.test import Client
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
-from accounts.models import Account
+from accounts.models import Account, Contact
 from activities.models import Activity
 from crm.models import ApiToken, Notification, User
 from leads.models import Lead
-from pipeline.models import Opportunity
+from pipeline.models import ContactRole, Opportunity
 from tests.crm import attack_matrix as am
 from tests.factories import (
     AccountFactory,
     ActivityFactory,
+    ContactFactory,
+    ContactRoleFactory,
     LeadFactory,
     NotificationFactory,
     OpportunityFactory,
@@ -47,7 +49,7 @@ pytestmark = pytest.mark.django_db
 OWN_ROUTE_PREFIXES = ("settings/",)  # crm routes this suite must map (it fails otherwise)
 OWN_NAMESPACES = {"crm", "settings"}
 ALL_SCOPES = [scope for scope, _ in ApiToken.Scope.choices]
-HANDLED = {Lead, Opportunity, Account, Activity, Notification, ApiToken, User}
+HANDLED = {Lead, Opportunity, Account, Contact, ContactRole, Activity, Notification, ApiToken, User}
 
 
 class Actor:
@@ -91,6 +93,16 @@ def world(org, rep, other_rep, manager, other_manager, marketing, admin_user, se
             subject=_marker(f"task{tag}"),
             due_at=timezone.now(),
         )
+        contact = ContactFactory(
+            owner=owner,
+            account=account,
+            first_name=_marker(f"contact{tag}"),
+            email=f"{_marker(f'mail{tag}')}@people.example",
+        )
+        role = ContactRoleFactory(opportunity=deal, contact=contact, is_primary=True)
+        call = ActivityFactory(
+            owner=owner, lead=None, contact=contact, kind="call", subject=_marker(f"call{tag}")
+        )
         note = NotificationFactory(
             recipient=owner, message=_marker(f"note{tag}"), url=f"/leads/{lead.pk}/", target=lead
         )
@@ -100,6 +112,9 @@ def world(org, rep, other_rep, manager, other_manager, marketing, admin_user, se
         whole = f"{int(amount):,}"
         markers[(Opportunity, deal.pk)] = [_marker(f"deal{tag}"), str(amount), whole]
         markers[(Activity, task.pk)] = [_marker(f"task{tag}")]
+        markers[(Contact, contact.pk)] = [_marker(f"contact{tag}"), _marker(f"mail{tag}")]
+        markers[(ContactRole, role.pk)] = []  # the deal's and contact's markers name it
+        markers[(Activity, call.pk)] = [_marker(f"call{tag}")]
         markers[(Notification, note.pk)] = [_marker(f"note{tag}")]
         markers[(ApiToken, token.pk)] = [_marker(f"token{tag}")]
     orphan = LeadFactory(owner=None, first_name=_marker("leadnobody"), stage=Lead.Lifecycle.MQL)

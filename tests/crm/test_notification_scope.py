@@ -18,6 +18,8 @@ import time_machine
 from django.conf import settings as django_settings
 from django.urls import reverse
 
+from accounts.models import Contact
+from accounts.services import create_contact
 from activities.services import create_activity
 from crm.models import Notification, OrgSettings
 from crm.services import mark_notifications_read, notify_many
@@ -142,10 +144,21 @@ def scoped_org(org, rep, manager, marketing, admin_user):
                 lead=lead,
                 due_at=T0 + timedelta(hours=1),
             )
+            # A contact of theirs with a task on it: its reminder links to the contact page.
+            contact = create_contact(by=owner, first_name=_marker(f"contact-{tag}"))
+            contact_task = create_activity(
+                by=owner,
+                kind="task",
+                subject=_marker(f"ctask-{tag}"),
+                contact=contact,
+                due_at=T0 + timedelta(hours=2),
+            )
             markers[(Lead, lead.pk)] = [_marker(f"lead-{tag}")]
             markers[(type(deal), deal.pk)] = [_marker(f"deal-{tag}")]
             markers[(type(task), task.pk)] = [_marker(f"task-{tag}")]
-            records[tag] = {"lead": lead, "deal": deal, "task": task}
+            markers[(type(contact), contact.pk)] = [_marker(f"contact-{tag}")]
+            markers[(type(contact_task), contact_task.pk)] = [_marker(f"ctask-{tag}")]
+            records[tag] = {"lead": lead, "deal": deal, "task": task, "contact": contact}
         # Routing into team C (its reps get leads and a first-contact task).
         AssignmentRuleFactory(name="To C", target_team=team_c)
         routed = MqlLeadFactory(first_name=_marker("routed"), last_name="")
@@ -220,6 +233,10 @@ def test_every_notification_and_email_the_services_send_stays_in_the_recipients_
     assert _verbs(carl) == ["reassigned"]  # nothing about cara's work while it was hers
     for owner in (rep, cara, dina):
         assert {"sla_breached", "deal_stale", "task_due"} <= set(_verbs(owner)), owner
+        contact = records[owner.username]["contact"]
+        reminder = Notification.objects.get(recipient=owner, url=f"/contacts/{contact.pk}/")
+        assert reminder.verb == "task_due"
+    assert Contact.objects.get(pk=records["rep_cara"]["contact"].pk).owner == carl  # handed over
     assert {"lead_assigned", "lead_disqualified"} <= set(_verbs(rep))
     routed = Notification.objects.get(verb="lead_assigned", recipient=cara)
     assert _marker("routed") in routed.message

@@ -49,8 +49,13 @@ def test_the_features_register_their_records_work_cards_and_seeds():
         "leads",
         "opportunities",
         "accounts",
+        "contacts",
     }
-    assert [kind.key for kind in registry.open_work_kinds()] == ["leads", "opportunities"]
+    assert [kind.key for kind in registry.open_work_kinds()] == [
+        "leads",
+        "opportunities",
+        "contacts",
+    ]
     assert [panel.key for panel in registry.dashboard_panels()] == [
         "tasks_due",
         "new_leads",
@@ -60,6 +65,7 @@ def test_the_features_register_their_records_work_cards_and_seeds():
         "leads",
         "leads.routing",
         "pipeline",
+        "accounts.contacts",
         "scoring",
         "forecasting",
     ]

@@ -7,11 +7,12 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.models import Account
+from accounts.models import Account, Contact, ContactEmail
+from crm.models import AuditLog
 from leads.models import Lead, LeadTransition
 from leads.services import InvalidTransition, convert_lead, match_account
-from pipeline.models import Opportunity
-from tests.factories import AccountFactory, LeadFactory, PipelineFactory
+from pipeline.models import ContactRole, Opportunity
+from tests.factories import AccountFactory, ContactFactory, LeadFactory, PipelineFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +92,65 @@ def test_only_sql_leads_convert(rep, pipeline):
         convert_lead(lead=lead, by=rep, pipeline=pipeline)
     assert Opportunity.objects.exists() is False
     assert Account.objects.exists() is False
+
+
+# --- the lead's contact ----------------------------------------------------------------------
+
+
+def test_conversion_creates_the_contact_at_the_account_and_makes_it_the_deals_primary(
+    rep, pipeline
+):
+    lead = sql_lead(
+        rep,
+        email="Ana@Initech.example",
+        company="Initech",
+        first_name="Ana",
+        last_name="Lima",
+        title="CFO",
+        phone="+1 555",
+    )
+    opportunity = convert_lead(lead=lead, by=rep, pipeline=pipeline)
+    lead.refresh_from_db()
+    contact = lead.contact
+    assert (contact.full_name, contact.title, contact.phone) == ("Ana Lima", "CFO", "+1 555")
+    assert (contact.account, contact.owner) == (opportunity.account, rep)
+    assert list(contact.emails.values_list("email", "is_primary")) == [
+        ("ana@initech.example", True)
+    ]
+    role = ContactRole.objects.get(opportunity=opportunity)
+    assert (role.contact, role.role, role.is_primary) == (contact, "other", True)
+    actions = set(AuditLog.objects.values_list("action", flat=True))
+    assert {"account.create", "contact.create", "opportunity.contact_added"} <= actions
+
+
+def test_converting_a_lead_whose_email_a_contact_has_links_that_contact(rep, other_rep, pipeline):
+    existing = ContactFactory(owner=other_rep, account=None, email="someone@else.example")
+    ContactEmail.objects.create(contact=existing, email="hank@globex.example")  # a 2nd address
+    lead = sql_lead(rep, email="hank@globex.example", company="Globex")
+    opportunity = convert_lead(lead=lead, by=rep, pipeline=pipeline)
+    lead.refresh_from_db()
+    existing.refresh_from_db()
+    assert lead.contact == existing
+    assert existing.account == opportunity.account  # it had none: it joins the account
+    assert existing.owner == other_rep
+    assert Contact.objects.count() == 1
+    assert ContactRole.objects.get(opportunity=opportunity).contact == existing
+
+
+def test_a_linked_contact_keeps_the_account_it_already_has(rep, pipeline):
+    elsewhere = AccountFactory(name="Elsewhere", domain="elsewhere.example")
+    existing = ContactFactory(owner=rep, account=elsewhere, email="kim@umbrella.example")
+    lead = sql_lead(rep, email="kim@umbrella.example", company="Umbrella")
+    opportunity = convert_lead(lead=lead, by=rep, pipeline=pipeline)
+    existing.refresh_from_db()
+    assert existing.account == elsewhere
+    assert opportunity.account != elsewhere
+    lead.refresh_from_db()
+    assert lead.contact == existing
+
+
+def test_a_refused_conversion_creates_no_contact(rep, pipeline):
+    lead = LeadFactory(owner=rep, stage="srl")
+    with pytest.raises(InvalidTransition):
+        convert_lead(lead=lead, by=rep, pipeline=pipeline)
+    assert Contact.objects.exists() is False

@@ -12,7 +12,13 @@ from django.utils import timezone
 from activities.models import Activity
 from pipeline import services
 from pipeline.models import LostReason, Opportunity, Pipeline, Stage
-from tests.factories import AccountFactory, LeadFactory, OpportunityFactory, PipelineFactory
+from tests.factories import (
+    AccountFactory,
+    ContactFactory,
+    LeadFactory,
+    OpportunityFactory,
+    PipelineFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -287,15 +293,17 @@ def test_deal_and_account_pages_query_counts_do_not_grow(client, rep, django_ass
     add_history(deal, rep, 2)
     with django_assert_num_queries(9):
         client.get(reverse("pipeline:opportunity", args=[deal.pk]))
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):  # the account page reads its contacts too
         client.get(reverse("accounts:detail", args=[account.pk]))
     add_history(deal, rep, 20)
     for _ in range(5):
         OpportunityFactory(owner=rep, account=account, pipeline=deal.pipeline)
         LeadFactory(owner=rep, account=account)
+        ContactFactory(owner=rep, account=account)
     with django_assert_num_queries(9):
         response = client.get(reverse("pipeline:opportunity", args=[deal.pk]))
     assert len(response.context["detail"].history) == 22
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         response = client.get(reverse("accounts:detail", args=[account.pk]))
+    assert len(response.context["detail"].contacts) == 5
     assert len(response.context["detail"].opportunities) == 6

@@ -1,0 +1,12 @@
+"""Activities API routes (mounted under /api/v1/)."""
+
+from __future__ import annotations
+
+from rest_framework.routers import SimpleRouter
+
+from activities import api
+
+router = SimpleRouter()
+router.register("activities", api.ActivityViewSet, basename="activity")
+
+urlpatterns = router.urls
