@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "crm.apps.CrmConfig",
+    "webhooks.apps.WebhooksConfig",
     "activities.apps.ActivitiesConfig",
     "accounts.apps.AccountsConfig",
     "leads.apps.LeadsConfig",
@@ -223,6 +224,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=40, hour=2),
         "options": {"expires": 3600},
     },
+    # --- webhooks: deliveries are kicked after each commit; this picks up retries ---
+    "deliver-due-webhooks": {
+        "task": "webhooks.tasks.deliver_webhooks_task",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
+    "purge-webhook-log": {
+        "task": "webhooks.tasks.purge_webhook_log_task",
+        "schedule": crontab(minute=47, hour=3),
+        "options": {"expires": 3600},
+    },
     # --- forecasting ---
     "forecast-weekly-snapshot": {
         "task": "forecasting.tasks.take_weekly_snapshot_task",
@@ -243,6 +255,11 @@ else:
 globals().update(email_config(env_str("EMAIL_URL"), debug=DEBUG))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Plumb CRM <plumb@localhost>")
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+
+# --- Outbound webhooks (webhooks/, README "Webhooks") --------------------------------------
+# Targets on loopback, private, link-local or shared addresses are refused (the cloud metadata
+# addresses always are) unless this is true; it also allows http:// targets, as DEBUG does.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 
 # --- Static files -------------------------------------------------------------------------
 STATIC_URL = "static/"
