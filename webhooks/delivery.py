@@ -392,8 +392,8 @@ def record(claim: Claim, results: list[Result], *, now: datetime) -> dict[str, i
     insert_rows(
         WebhookAttempt,
         {
-            "delivery": [r.delivery.pk for r, _, _ in log],
-            "subscription": [claim.subscription.pk] * len(log),
+            "delivery_id": [r.delivery.pk for r, _, _ in log],
+            "subscription_id": [claim.subscription.pk] * len(log),
             "number": [row.attempts for _, row, _ in log],
             "at": [now] * len(log),
             "outcome": [outcome for _, _, outcome in log],

@@ -56,8 +56,13 @@ def record_events(
     kind = registry.kind_for(model)
     objects = kind.serialize(ids)
     now = now or timezone.now()
+    previous = previous or {}
     rows = [
-        (uuid.uuid4(), pk, {"object": objects[pk], "previous": _json((previous or {}).get(pk))})
+        (
+            uuid.uuid4(),
+            pk,
+            {"object": {"object": kind.name, **objects[pk]}, "previous": _json(previous.get(pk))},
+        )
         for pk in ids
         if pk in objects
     ]
@@ -94,8 +99,8 @@ def write_events(
         insert_rows(
             WebhookDelivery,
             {
-                "subscription": [sub for sub, _, _ in pairs],
-                "event": [event_id for _, event_id, _ in pairs],
+                "subscription_id": [sub for sub, _, _ in pairs],
+                "event_id": [event_id for _, event_id, _ in pairs],
                 "record_key": [f"{record_type}:{pk}" for _, _, pk in pairs],
                 "state": [WebhookDelivery.State.PENDING] * len(pairs),
                 "attempts": [0] * len(pairs),

@@ -74,21 +74,21 @@ def check_url(url: str) -> SplitResult:
 
 
 def refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """Why `address` may not be a target ("" = it may)."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    """What kind of address may not be a target ("" = it may), e.g. "a loopback address"."""
     if address in METADATA_ADDRESSES:
-        return f"{address} is a cloud metadata address"
+        return "a cloud metadata address"
     if allow_private():
         return ""
     if address.is_loopback:
-        return f"{address} is a loopback address"
+        return "a loopback address"
+    if address.is_unspecified or address.is_multicast:
+        return "not a public address"
     if address.is_link_local:
-        return f"{address} is a link-local address"
+        return "a link-local address"
     if address.is_private:
-        return f"{address} is a private address"
-    if address.is_multicast or address.is_unspecified or not address.is_global:
-        return f"{address} is not a public address"
+        return "a private address"
+    if not address.is_global:
+        return "not a public address"
     return ""
 
 
@@ -105,9 +105,13 @@ def check_addresses(host: str, addresses: list[str]) -> str:
     """The first address, when every one of them may be a target (else UnsafeTarget): a name
     that also resolves to a private address is refused, whichever one a client would use."""
     for text in addresses:
-        reason = refusal(ipaddress.ip_address(text.split("%", 1)[0]))
-        if reason:
-            raise UnsafeTarget(f"{host} resolves to {reason}.")
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+            address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
+        if kind := refusal(address):
+            literal = host.strip("[]").lower() == text.lower()
+            where = str(address) if literal else f"{host} resolves to {address}, which"
+            raise UnsafeTarget(f"{where} is {kind}.")
     return addresses[0]
 
 
