@@ -51,7 +51,7 @@ def test_unsafe_urls_are_refused_with_a_reason(no_flag, url, reason):
 def test_a_name_that_also_resolves_to_a_private_address_is_refused(no_flag, monkeypatch):
     monkeypatch.setattr(targets, "resolve", lambda host, port: ["93.184.216.34", "10.0.0.5"])
     with pytest.raises(
-        targets.UnsafeTarget, match="resolves to 10.0.0.5, which is a private address"
+        targets.UnsafeTarget, match=r"resolves to 10\.0\.0\.5, which is a private address"
     ):
         targets.pin("https://hooks.example.com/plumb")
 
