@@ -400,7 +400,10 @@ SPECTACULAR_SETTINGS = {
     },
     "TITLE": "Plumb CRM API",
     "DESCRIPTION": "Leads, scoring events, pipelines, opportunities and forecasts. "
-    "Authenticate with `Authorization: Bearer <token>` (Settings → API tokens).",
+    "Authenticate with `Authorization: Bearer <token>` (Settings → API tokens). "
+    "Webhooks (`/api/v1/webhooks/`) POST the payloads documented as the "
+    "`WebhookEvent…` schemas (one per event type, also listed under `x-webhooks`), signed "
+    "as the README's “Webhooks” section shows.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
@@ -409,6 +412,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
+        # First: it adds components (the webhook payloads) that the enum hook then tidies.
+        "webhooks.schema.document_webhook_payloads",
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.api.schema.document_error_responses",
     ],
