@@ -440,6 +440,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # One line per webhook POST at INFO: the delivery log already records each attempt.
+        "httpx": {"level": "WARNING"},
     },
 }
 # Django's own logging e-mails errors (500s) to ADMINS whenever DEBUG is off.

@@ -1,7 +1,7 @@
 """Delivering webhook events: claim, send outside the claim, record (STYLE.md 7b).
 
-One pass (`deliver_due`) claims up to a batch of one subscription's due deliveries with
-`FOR UPDATE SKIP LOCKED` and leases them (`next_attempt_at` moves past the send), commits,
+One pass (`deliver_due`) claims up to a batch of due deliveries with `FOR UPDATE SKIP
+LOCKED` and leases them (`next_attempt_at` moves past the send), commits,
 re-checks that the acting user may see each record, resolves and pins the target (SSRF
 guard), POSTs each signed event (10 s timeout, no redirects), then records every answer in
 one transaction, set-based. A worker killed mid-send leaves its claim pending: when the
@@ -93,27 +93,30 @@ def due_deliveries(now: datetime) -> QuerySet[WebhookDelivery]:
 
 
 @transaction.atomic
-def claim(*, now: datetime, batch: int = BATCH) -> Claim | None:
-    """Lease up to `batch` due deliveries of the subscription whose oldest due delivery is
-    not being claimed by another worker right now (SKIP LOCKED); None when nothing is due."""
-    due = due_deliveries(now).select_for_update(skip_locked=True, of=("self",))
-    first = list(due.order_by("next_attempt_at", "pk").values_list("subscription_id")[:1])
-    if not first:
-        return None
+def claim(*, now: datetime, batch: int = BATCH) -> list[Claim]:
+    """Lease up to `batch` due deliveries that no other worker is claiming right now (SKIP
+    LOCKED), oldest first, grouped by subscription; [] when nothing is due."""
     rows = list(
-        due.filter(subscription_id=first[0][0])
+        due_deliveries(now)
+        .select_for_update(skip_locked=True, of=("self",))
         .select_related("event")
         .order_by("next_attempt_at", "pk")[:batch]
     )
     if not rows:
-        return None
+        return []
     WebhookDelivery.objects.filter(pk__in=[row.pk for row in rows]).update(
         next_attempt_at=now + LEASE
     )
-    subscription = WebhookSubscription.objects.select_related("acting_user", "owner").get(
-        pk=first[0][0]
+    subscriptions = WebhookSubscription.objects.select_related("acting_user", "owner").in_bulk(
+        {row.subscription_id for row in rows}
     )
-    return Claim(subscription=subscription, deliveries=rows, now=now)
+    groups: dict[int, list[WebhookDelivery]] = defaultdict(list)
+    for row in rows:
+        groups[row.subscription_id].append(row)
+    return [
+        Claim(subscription=subscriptions[pk], deliveries=group, now=now)
+        for pk, group in groups.items()
+    ]
 
 
 def visible_deliveries(claim: Claim) -> set[int]:
@@ -140,10 +143,10 @@ def visible_deliveries(claim: Claim) -> set[int]:
     return visible
 
 
-def send(claim: Claim) -> list[Result]:
+def send(claim: Claim, *, deadline: float | None = None) -> list[Result]:
     """POST every claimed delivery the subscription may still receive; no database writes
     and no locks held. Stops early (the rest deferred) when the target is down or asks to
-    slow down, and when the pass runs out of time."""
+    slow down, and at `deadline` (time.monotonic(); default: SEND_BUDGET_SECONDS from now)."""
     subscription = claim.subscription
     visible = visible_deliveries(claim)
     results: list[Result] = []
@@ -166,14 +169,19 @@ def send(claim: Claim) -> list[Result]:
         return results + [Result(d, Outcome.FAILED, error=f"Refused: {error}") for d in to_send]
     except LookupError as error:
         return results + _down(to_send, error=str(error))
-    return results + _post_all(to_send, target, subscription.signing_secrets(claim.now))
+    secrets = subscription.signing_secrets(claim.now)
+    deadline = deadline if deadline is not None else time.monotonic() + SEND_BUDGET_SECONDS
+    return results + _post_all(to_send, target, secrets, deadline=deadline)
 
 
 def _post_all(
-    deliveries: list[WebhookDelivery], target: targets.Target, secrets: list[str]
+    deliveries: list[WebhookDelivery],
+    target: targets.Target,
+    secrets: list[str],
+    *,
+    deadline: float,
 ) -> list[Result]:
     results: list[Result] = []
-    deadline = time.monotonic() + SEND_BUDGET_SECONDS
     headers = {"User-Agent": f"Plumb-Webhooks/{settings.PLUMB_VERSION}"}
     with httpx.Client(
         timeout=TIMEOUT_SECONDS, follow_redirects=False, trust_env=False, headers=headers
@@ -449,14 +457,17 @@ def _tell_owner(subscription: WebhookSubscription) -> None:
 def deliver_due(
     *, now: datetime | None = None, batch: int = BATCH, on_full: Callable[[], None] | None = None
 ) -> dict[str, int]:
-    """One pass: claim a batch, send it, record it. `on_full` runs when the batch was full,
-    before sending (the task queues another pass there, so more workers join in)."""
+    """One pass: claim a batch, send it (subscription by subscription), record each
+    subscription's answers. `on_full` runs when the batch was full, before sending (the task
+    queues another pass there, so more workers join in)."""
     now = now or timezone.now()
-    claimed = claim(now=now, batch=batch)
-    if claimed is None:
-        return {"claimed": 0}
-    if on_full is not None and len(claimed.deliveries) == batch:
+    claims = claim(now=now, batch=batch)
+    claimed = sum(len(c.deliveries) for c in claims)
+    if on_full is not None and claimed == batch:
         on_full()
-    results = send(claimed)
-    counts = record(claimed, results, now=now)
-    return {"claimed": len(claimed.deliveries), **counts}
+    deadline = time.monotonic() + SEND_BUDGET_SECONDS
+    counts: dict[str, int] = defaultdict(int)
+    for group in claims:
+        for outcome, count in record(group, send(group, deadline=deadline), now=now).items():
+            counts[outcome] += count
+    return {"claimed": claimed, **counts}
