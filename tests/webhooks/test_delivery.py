@@ -351,3 +351,27 @@ def test_a_won_deal_sends_stage_changed_then_won(receiver, admin_user, rep):
     assert data["previous"] == {"stage": before}
     assert data["object"]["stage"] == won.pk
     assert data["object"]["won_at"] is not None
+
+
+def test_the_switched_off_notice_goes_only_to_who_may_see_the_webhook(
+    receiver, marketing, admin_user, mailoutbox, django_capture_on_commit_callbacks
+):
+    from tests.crm import attack_matrix as am
+
+    receiver.answer = lambda request: (500, {}, b"")
+    subscription, _ = _subscribe(admin_user, receiver.url)
+    _import(admin_user, 1)
+    now = timezone.now()
+    # owned by a marketer who has left since
+    WebhookSubscription.objects.filter(pk=subscription.pk).update(
+        failing_since=now - timedelta(days=4), owner=marketing
+    )
+    type(marketing).objects.filter(pk=marketing.pk).update(is_active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.deliver_due(now=now)
+    # the owner is gone: the admins hear instead, and only about what they may see
+    assert list(Notification.objects.values_list("recipient", flat=True)) == [admin_user.pk]
+    links = am.LinkMap(admin_user)
+    assert am.notification_leaks(links, {}) == []
+    assert am.email_leaks(mailoutbox, links, {}) == []
+    assert [m.to for m in mailoutbox] == [[admin_user.email]]
