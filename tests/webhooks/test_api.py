@@ -19,16 +19,8 @@ HOOK = "https://hooks.example.com/plumb"
 
 
 @pytest.fixture(autouse=True)
-def _public_hooks_host(monkeypatch):
-    """hooks.example.com resolves to a public address (no DNS in tests)."""
-    from webhooks import targets
-
-    real = targets.resolve
-    monkeypatch.setattr(
-        targets,
-        "resolve",
-        lambda host, port: ["93.184.216.34"] if host == "hooks.example.com" else real(host, port),
-    )
+def _public_hooks_host(public_hooks_host):
+    """hooks.example.com resolves to a public address."""
 
 
 def _client(user, scopes=("webhooks:write",)):

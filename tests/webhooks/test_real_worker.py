@@ -7,18 +7,16 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from config.celery import app
 from leads.importing.service import import_leads
 from leads.models import Lead
+from tests.celery_worker import pool_pids, start_worker, wait_for
 from tests.factories import UserFactory
 from tests.webhooks.receiver import Receiver
 from webhooks import events, services
@@ -34,47 +32,8 @@ pytestmark = [
 ]
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 def _start_worker(queue: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DEBUG": "true",
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-        "LOG_LEVEL": "WARNING",
-    }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "2"]
-    command += ["-P", "prefork", "-l", "warning", "--without-heartbeat", "--without-mingle"]
-    command += ["--without-gossip", "-n", f"{queue}@%h"]
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: we can kill it with its pool
-    )
-
-
-def _pool_pids(worker: subprocess.Popen) -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(pid) for pid in out.split()]
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
+    return start_worker(queue, concurrency=2, env={"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"})
 
 
 @pytest.mark.django_db(transaction=True)
@@ -102,12 +61,12 @@ def test_a_1000_lead_import_is_delivered_once_by_event_id_across_worker_kills(
         records = [{"email": f"lead{i}@import{i}.example"} for i in range(LEADS)]
         import_leads(records=records, match_on="email", by=admin)
         # when the pool processes are SIGKILLed mid-delivery …
-        assert _wait_for(lambda: seen() >= 150, timeout=120)
-        for pid in _pool_pids(worker):
+        assert wait_for(lambda: seen() >= 150, timeout=120)
+        for pid in pool_pids(worker):
             os.kill(pid, signal.SIGKILL)
         killed_pool_at = seen()
         # … and later the whole worker dies
-        assert _wait_for(lambda: seen() >= killed_pool_at + 150, timeout=120)
+        assert wait_for(lambda: seen() >= killed_pool_at + 150, timeout=120)
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
         assert seen() < LEADS
@@ -117,7 +76,7 @@ def test_a_1000_lead_import_is_delivered_once_by_event_id_across_worker_kills(
         replacement = _start_worker(queue)
         for _ in range(2):
             deliver_webhooks_task.apply_async(queue=queue)
-        done = _wait_for(
+        done = wait_for(
             lambda: not WebhookDelivery.objects.filter(state="pending").exists(), timeout=180
         )
         assert done, WebhookDelivery.objects.filter(state="pending").count()
