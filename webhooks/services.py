@@ -136,9 +136,7 @@ def update_subscription(
     if clean.get("is_active") and not before.get("is_active", True):
         locked.failing_since, locked.disabled_at, locked.disabled_reason = None, None, ""
     locked.save()
-    changes = diff(before, {name: getattr(locked, name) for name in clean})
-    if "acting_user" in changes:
-        changes["acting_user"] = [before["acting_user"].pk, locked.acting_user_id]
+    changes = diff(before, {name: getattr(locked, name) for name in clean})  # users as ids
     record(actor=by, action="webhook.update", target=locked, changes=changes)
     if clean.get("is_active"):
         transaction.on_commit(kick_delivery)  # what waited while it was off goes out now
