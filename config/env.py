@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+import tomllib
 from email.utils import parseaddr
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -219,10 +222,6 @@ def sentry_config(dsn: str, *, release: str, environment: str) -> bool:
 
 def project_version(base_dir: Any) -> str:
     """The version in pyproject.toml (the source of truth), else the installed package's."""
-    import tomllib
-    from importlib import metadata
-    from pathlib import Path
-
     pyproject = Path(base_dir) / "pyproject.toml"
     try:
         return str(tomllib.loads(pyproject.read_text())["project"]["version"])

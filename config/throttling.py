@@ -70,6 +70,8 @@ class ScopedApiThrottle(BaseThrottle):
         return True
 
     def client_key(self, request: Request) -> str:
+        # Cycle: settings name this module (REST_FRAMEWORK), and crm's models and middleware
+        # need the settings loaded; DRF imports throttles while settings are still loading.
         from crm.models import ApiToken
 
         if isinstance(request.auth, ApiToken):
@@ -80,6 +82,7 @@ class ScopedApiThrottle(BaseThrottle):
         return f"ip-{self.get_ident(request)}"
 
     def get_ident(self, request: Request) -> str:
+        # Cycle: as in client_key (crm needs the settings that name this module).
         from crm.middleware import client_ip
 
         return client_ip(request._request) or "unknown"

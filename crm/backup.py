@@ -149,7 +149,7 @@ def fingerprint(url: str) -> Fingerprint:
 def fingerprint_database(db: dict[str, Any]) -> Fingerprint:
     """`fingerprint` of a database given as Django's settings dict (DATABASES[alias])."""
     if _is_postgres(db):
-        import psycopg2
+        import psycopg2  # only where a PostgreSQL database is fingerprinted; no cycle
 
         conn: Any = psycopg2.connect(
             dbname=db["NAME"],

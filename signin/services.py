@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from allauth.socialaccount.adapter import get_adapter
 from allauth.socialaccount.models import SocialApp
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -72,8 +73,6 @@ def update_policy(*, by: User, **changes: Any) -> SecurityPolicy:
 
 def provider_ids() -> list[str]:
     """Every configured provider's short name: the database's and the environment's."""
-    from allauth.socialaccount.adapter import get_adapter
-
     return [app.provider_id for app in get_adapter().list_apps(None, provider="openid_connect")]
 
 
