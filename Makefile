@@ -58,7 +58,7 @@ bench: install
 
 ## audit: bandit (medium+ severity) over the code, pip-audit over the installed packages.
 audit: install
-	$(BIN)/bandit -q -r crm leads pipeline scoring forecasting --severity-level medium --confidence-level medium -x "*/migrations/*"
+	$(BIN)/bandit -q -r crm webhooks leads pipeline scoring forecasting --severity-level medium --confidence-level medium -x "*/migrations/*"
 	$(BIN)/python scripts/audit_deps.py
 
 lint: install

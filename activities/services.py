@@ -14,6 +14,7 @@ from activities import registry
 from activities.models import Activity
 from crm.models import User
 from crm.registry import HandOver
+from webhooks.events import record_events
 
 LOGGABLE_KINDS = frozenset(
     {Activity.Kind.CALL, Activity.Kind.MEETING, Activity.Kind.NOTE, Activity.Kind.TASK}
@@ -103,6 +104,7 @@ def create_activity(
     for registered in registry.subjects():
         if registered.on_logged is not None and getattr(activity, f"{registered.field}_id"):
             registered.on_logged(activity, now)
+    record_events(event="activity.created", model=Activity, ids=[activity.pk], now=now)
     return activity
 
 

@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("pipeline.api_urls")),
     path("", include("scoring.api_urls")),
     path("", include("forecasting.api_urls")),
+    path("", include("webhooks.api_urls")),
 ]

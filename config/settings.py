@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.openid_connect",
     "allauth.usersessions",
     "crm.apps.CrmConfig",
+    "webhooks.apps.WebhooksConfig",
     "activities.apps.ActivitiesConfig",
     "accounts.apps.AccountsConfig",
     "leads.apps.LeadsConfig",
@@ -223,6 +224,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute=40, hour=2),
         "options": {"expires": 3600},
     },
+    # --- webhooks: deliveries are kicked after each commit; this picks up retries ---
+    "deliver-due-webhooks": {
+        "task": "webhooks.tasks.deliver_webhooks_task",
+        "schedule": 10.0,
+        "options": {"expires": 9},
+    },
+    "purge-webhook-log": {
+        "task": "webhooks.tasks.purge_webhook_log_task",
+        "schedule": crontab(minute=47, hour=3),
+        "options": {"expires": 3600},
+    },
     # --- forecasting ---
     "forecast-weekly-snapshot": {
         "task": "forecasting.tasks.take_weekly_snapshot_task",
@@ -243,6 +255,11 @@ else:
 globals().update(email_config(env_str("EMAIL_URL"), debug=DEBUG))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Plumb CRM <plumb@localhost>")
 SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+
+# --- Outbound webhooks (webhooks/, README "Webhooks") --------------------------------------
+# Targets on loopback, private, link-local or shared addresses are refused (the cloud metadata
+# addresses always are) unless this is true; it also allows http:// targets, as DEBUG does.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", default=False)
 
 # --- Static files -------------------------------------------------------------------------
 STATIC_URL = "static/"
@@ -383,7 +400,10 @@ SPECTACULAR_SETTINGS = {
     },
     "TITLE": "Plumb CRM API",
     "DESCRIPTION": "Leads, scoring events, pipelines, opportunities and forecasts. "
-    "Authenticate with `Authorization: Bearer <token>` (Settings → API tokens).",
+    "Authenticate with `Authorization: Bearer <token>` (Settings → API tokens). "
+    "Webhooks (`/api/v1/webhooks/`) POST the payloads documented as the "
+    "`WebhookEvent…` schemas (one per event type, also listed under `x-webhooks`), signed "
+    "as the README's “Webhooks” section shows.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
@@ -392,6 +412,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "POSTPROCESSING_HOOKS": [
+        # First: it adds components (the webhook payloads) that the enum hook then tidies.
+        "webhooks.schema.document_webhook_payloads",
         "drf_spectacular.hooks.postprocess_schema_enums",
         "crm.api.schema.document_error_responses",
     ],
@@ -418,6 +440,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # One line per webhook POST at INFO: the delivery log already records each attempt.
+        "httpx": {"level": "WARNING"},
     },
 }
 # Django's own logging e-mails errors (500s) to ADMINS whenever DEBUG is off.

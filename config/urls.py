@@ -29,6 +29,7 @@ urlpatterns = [
     path("contacts/", include("accounts.contact_urls")),
     path("scoring/", include("scoring.urls")),
     path("", include("forecasting.urls")),
+    path("", include("webhooks.urls")),  # Settings → Webhooks
     path("api/v1/", include("config.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The docs page is for browsers: session only (its HTML error page cannot re-run a failed

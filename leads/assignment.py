@@ -36,6 +36,7 @@ from crm.bulk import insert_rows
 from crm.models import Notification, OrgSettings, User
 from crm.services import notify_many
 from leads.models import AssignmentLog, AssignmentRule, Lead
+from webhooks.events import record_events
 
 BATCH_SIZE = 1000
 # First key of pg_advisory_xact_lock(int, int): "routing" (second key: the rule id).
@@ -398,6 +399,10 @@ def finish_assignments(*, lead_ids: list[int], sla_minutes: int) -> int:
     moved = transition_leads(lead_ids=lead_ids, to=Lead.Lifecycle.SRL, by=None, notify_owner=False)
     if not moved:
         return 0
+    # Routing gave these leads their first owner in phase 1: now they are assigned for good.
+    record_events(
+        event="lead.assigned", model=Lead, ids=moved, previous={pk: {"owner": None} for pk in moved}
+    )
     # Plain tuples, not model instances: this runs for every routed lead.
     leads = list(
         Lead.objects.filter(pk__in=moved).values_list(

@@ -2,7 +2,8 @@
 engagement events ask for).
 
 Every new lead gets the creator's owner rule, is scored as it is inserted (fit rules: it has
-no events yet) with its first history row, and gets one audit entry (`lead.<via>.created`).
+no events yet) with its first history row, and gets one audit entry (`lead.<via>.created`)
+and a `lead.created` webhook event (set-based, like the rest).
 What its score means for the lifecycle (MQL) the caller decides, in the same transaction,
 with leads.services.qualify_crossers: creation returns the crossings instead of acting on
 them, so an import qualifies its created and updated leads in one move.
@@ -26,6 +27,7 @@ from crm.models import User
 from crm.permissions import is_marketing_or_admin
 from leads.models import Lead
 from scoring.services import NewLeadScoring, ThresholdCrossing
+from webhooks.events import record_events
 
 
 @dataclass
@@ -54,7 +56,8 @@ def create_leads(
     skip_conflicts: bool = False,
 ) -> CreatedLeads:
     """Insert new leads (must run in a transaction). Statements: the scoring's three reads
-    unless `scoring` is handed in, one INSERT, one history INSERT, one audit INSERT.
+    unless `scoring` is handed in, one INSERT, one history INSERT, one audit INSERT, and the
+    webhook events (webhooks.events: one read, plus three statements when someone listens).
 
     rows: field values by attribute name, each with an `email`; an `owner` key is an owner the
     caller already checked the creator may assign, and without one the owner rule above
@@ -72,6 +75,7 @@ def create_leads(
     inserted = [(ids[row["email"]], row) for row in rows if row["email"] in ids]
     crossed = scoring.record(inserted)
     record_many(actor=by, action=f"lead.{via}.created", model=Lead, ids=[pk for pk, _ in inserted])
+    record_events(event="lead.created", model=Lead, ids=[pk for pk, _ in inserted], now=now)
     return CreatedLeads(ids=ids, crossed=crossed)
 
 

@@ -7,12 +7,16 @@
 - accounts: a lead reaches its account (Lead.account), so whoever sees the lead sees it;
 - scoring: the leads scoring's own passes (rescore, decay, events) find over the MQL
   threshold, and the unknown leads events ask for, come back to leads.services, which owns
-  the lifecycle and lead creation.
+  the lifecycle and lead creation;
+- webhooks: a lead is the `object` of lead.* events, serialised as the API shows it, and a
+  subscription receives it only while its acting user may see the lead.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db.models import QuerySet
 
@@ -22,8 +26,11 @@ from activities.models import Activity
 from crm import audit, registry
 from crm.models import User
 from leads import routing_seed, seed, services
+from leads.api import LeadSerializer
 from leads.models import Lead
 from scoring import handoff
+from webhooks import registry as webhooks_registry
+from webhooks.events import record_events
 
 
 def open_leads(user: User) -> QuerySet[Lead]:
@@ -45,6 +52,8 @@ def hand_over_leads(handover: registry.HandOver) -> None:
         ids=handover.ids,
         changes={"owner": [handover.from_user.pk, handover.to_user_id]},
     )
+    previous = {pk: {"owner": handover.from_user.pk} for pk in handover.ids}
+    record_events(event="lead.assigned", model=Lead, ids=handover.ids, previous=previous, now=now)
 
 
 def lead_activity_logged(activity: Activity, now: datetime) -> None:
@@ -67,6 +76,12 @@ def new_leads(*, user: User, now: datetime, limit: int) -> list[Lead]:
             owner=user, stage__in=[Lead.Lifecycle.MQL, Lead.Lifecycle.SRL]
         ).order_by("-assigned_at", "-created_at")[:limit]
     )
+
+
+def lead_payloads(ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Leads as webhook payloads: exactly the API's lead (one query)."""
+    leads = Lead.objects.filter(pk__any=list(ids)).order_by()
+    return {row["id"]: dict(row) for row in LeadSerializer(leads, many=True).data}
 
 
 def register() -> None:
@@ -95,6 +110,9 @@ def register() -> None:
         field="lead", model=Lead, order=10, on_logged=lead_activity_logged
     )
     accounts_registry.register_reach(model=Lead, field="account")
+    webhooks_registry.register_record(
+        model=Lead, name="lead", serialize=lead_payloads, schema=LeadSerializer
+    )
     handoff.register(
         handoff.LeadLifecycle(
             qualify=services.qualify_crossers, create_leads=services.create_event_leads

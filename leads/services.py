@@ -31,6 +31,7 @@ from pipeline.models import ContactRole, Opportunity, Pipeline
 from pipeline.services import add_contact_role, create_opportunity
 from scoring.handoff import UnknownLead
 from scoring.services import NewLeadScoring, ThresholdCrossing, score_leads
+from webhooks.events import record_events
 
 
 class InvalidTransition(Exception):
@@ -198,6 +199,8 @@ def transition_leads(
         labels={lead.pk: str(lead) for lead in rows},
         changes_for={lead.pk: {"stage": [lead.stage, to], "reason": reason[:200]} for lead in rows},
     )
+    previous = {lead.pk: {"stage": lead.stage} for lead in rows}
+    record_events(event="lead.stage_changed", model=Lead, ids=ids, previous=previous, now=now)
     if notify_owner:
         _notify_owners(lead_ids=ids, to=to, by=by)
     if to == Lead.Lifecycle.MQL:
@@ -467,6 +470,8 @@ def assign_leads(*, lead_ids: Iterable[int], owner: User, by: User) -> list[int]
         labels={lead.pk: str(lead) for lead in rows},
         changes_for={lead.pk: {"owner_id": [lead.owner_id, owner.pk]} for lead in rows},
     )
+    previous = {lead.pk: {"owner": lead.owner_id} for lead in rows}
+    record_events(event="lead.assigned", model=Lead, ids=ids, previous=previous, now=now)
     if by.pk != owner.pk:
         if len(ids) == 1:
             message, url = f"{by} assigned you lead #{ids[0]}.", f"/leads/{ids[0]}/"
@@ -488,10 +493,20 @@ def record_bant(*, lead: Lead, by: User, answers: dict[str, Any]) -> Lead:
     locked = Lead.objects.select_for_update().get(pk=lead.pk)
     if locked.stage not in Lead.OPEN_STAGES:
         raise ValidationError({"bant": "This lead is closed; its BANT can no longer change."})
+    before = {name: getattr(locked, name) for name in answers}
     for name, value in answers.items():
         setattr(locked, name, (value or "")[:300] if name.endswith("_note") else value)
     locked.save(update_fields=[*answers, "updated_at"])
+    _lead_updated(locked, before)
     return locked
+
+
+def _lead_updated(lead: Lead, before: dict[str, Any]) -> None:
+    """The `lead.updated` webhook event of one edit, `previous` holding the changed fields."""
+    changed = diff(before, {name: getattr(lead, name) for name in before})
+    previous = {name: old for name, (old, _) in changed.items()}
+    if previous:
+        record_events(event="lead.updated", model=Lead, ids=[lead.pk], previous={lead.pk: previous})
 
 
 @transaction.atomic
@@ -526,6 +541,7 @@ def update_lead(*, lead: Lead, by: User, data: dict[str, Any]) -> Lead:
         raise ValidationError(taken or {"detail": ["The lead could not be saved."]}) from None
     after = {name: getattr(locked, name) for name in clean}
     record(actor=by, action="lead.update", target=locked, changes=diff(before, after))
+    _lead_updated(locked, before)
     rescore_leads(lead_ids=[locked.pk])
     return locked
 

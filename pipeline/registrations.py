@@ -4,14 +4,19 @@
   rep's open deals are handed over; the dashboard shows "My stale deals"; the demo seeds;
 - activities: activities are logged on deals (Activity.opportunity), and logging one
   refreshes the deal's rotting clock;
-- accounts: a deal reaches its account (Opportunity.account).
+- accounts: a deal reaches its account (Opportunity.account);
+- webhooks: a deal is the `object` of opportunity.* events (the API's deal, with its lead,
+  won/lost details), received only while the subscription's acting user may see it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db.models import F, QuerySet
+from rest_framework import serializers
 
 from accounts import registry as accounts_registry
 from activities import registry as activities_registry
@@ -19,7 +24,10 @@ from activities.models import Activity
 from crm import audit, registry
 from crm.models import User
 from pipeline import seed
+from pipeline.api import OPPORTUNITY_FIELDS, OpportunitySerializer
 from pipeline.models import Opportunity, Stage
+from webhooks import registry as webhooks_registry
+from webhooks.events import record_events
 
 
 def open_deals(user: User) -> QuerySet[Opportunity]:
@@ -40,6 +48,10 @@ def hand_over_deals(handover: registry.HandOver) -> None:
         ids=handover.ids,
         changes={"owner": [handover.from_user.pk, handover.to_user_id]},
     )
+    previous = {pk: {"owner": handover.from_user.pk} for pk in handover.ids}
+    record_events(
+        event="opportunity.updated", model=Opportunity, ids=handover.ids, previous=previous
+    )
 
 
 def deal_activity_logged(activity: Activity, now: datetime) -> None:
@@ -59,6 +71,32 @@ def stale_deals(*, user: User, now: datetime, limit: int) -> list[Opportunity]:
         .select_related("stage", "account")
         .order_by("stale_since")[:limit]
     )
+
+
+class OpportunityPayloadSerializer(OpportunitySerializer):
+    """A deal as webhook payloads carry it: the API's deal plus its lead and how it closed."""
+
+    lost_reason: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="label", read_only=True
+    )
+
+    class Meta(OpportunitySerializer.Meta):
+        fields = [
+            *OPPORTUNITY_FIELDS,
+            "lead",
+            "won_at",
+            "lost_reason",
+            "lost_note",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+def deal_payloads(ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Deals as webhook payloads (one query)."""
+    deals = Opportunity.objects.filter(pk__in=list(ids)).select_related("lost_reason").order_by()
+    return {row["id"]: dict(row) for row in OpportunityPayloadSerializer(deals, many=True).data}
 
 
 def register() -> None:
@@ -90,3 +128,9 @@ def register() -> None:
         field="opportunity", model=Opportunity, order=20, on_logged=deal_activity_logged
     )
     accounts_registry.register_reach(model=Opportunity, field="account")
+    webhooks_registry.register_record(
+        model=Opportunity,
+        name="opportunity",
+        serialize=deal_payloads,
+        schema=OpportunityPayloadSerializer,
+    )

@@ -33,7 +33,13 @@ from crm.models import Notification, OrgSettings, User
 from crm.selectors import escalation_managers
 from crm.services import notify_many
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Stage, StageChange
-from pipeline.services import POSITION_STEP, move_opportunity, stage_change_for, stage_updates
+from pipeline.services import (
+    POSITION_STEP,
+    move_opportunity,
+    record_stage_events,
+    stage_change_for,
+    stage_updates,
+)
 
 STALE_REASON = "Stale — no activity"
 AUTO_CLOSE_NOTE = "Closed automatically by the stale-deal sweep."
@@ -308,6 +314,9 @@ def _close_as_lost(
             for deal in deals
         },
     )
+    for stage in lost.values():
+        moved = {deal.pk: deal.stage_id for deal in deals if lost[deal.pipeline_id] == stage}
+        record_stage_events(previous_stages=moved, to_stage=stage, now=now)
 
 
 def auto_closed_opportunities(*, user: User, limit: int = 50) -> list[Opportunity]:

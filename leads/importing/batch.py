@@ -31,6 +31,7 @@ from leads.importing.fields import (
 )
 from leads.models import Lead
 from scoring.services import ThresholdCrossing
+from webhooks.events import record_events
 
 MATCH_KEYS = ("email", "external_id")
 # What an upsert reads of each matched lead: every column a record may write.
@@ -108,6 +109,8 @@ def upsert(
     crossed = _create(plan.to_create, results, match_on=match_on, by=by, now=now)
     if plan.to_update:
         _update(plan.to_update, [*sorted(plan.update_fields), "updated_at"])
+        previous = {lead.pk: lead.previous for lead in plan.to_update}
+        record_events(event="lead.updated", model=Lead, ids=list(previous), previous=previous)
     return crossed
 
 
@@ -185,7 +188,7 @@ def _plan(
                 continue
             result.update(id=lead.pk, status="updated" if changed else "unchanged")
             if changed:
-                lead.updated_at = now
+                lead.updated_at, lead.previous = now, changed
                 plan.update_fields.update(changed)
                 plan.to_update.append(lead)
     return plan
@@ -222,22 +225,21 @@ def _new_lead_values(clean: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-def _apply(lead: SimpleNamespace, values: dict[str, Any]) -> list[str]:
-    """Set the sent values on `lead`; return the names of the fields that changed."""
-    changed = []
+def _apply(lead: SimpleNamespace, values: dict[str, Any]) -> dict[str, Any]:
+    """Set the sent values on `lead`; return {name: old value} of the fields that changed."""
+    changed: dict[str, Any] = {}
     for name, value in values.items():
         if name == "owner":
             if lead.owner_id != value:
-                lead.owner_id = value
-                changed.append("owner")
+                changed["owner"], lead.owner_id = lead.owner_id, value
             continue
         if name == "attributes":
             value = merge_attributes(lead.attributes or {}, value)
             if json_size(value) > MAX_ATTRIBUTES_BYTES:
                 raise ValidationError({"attributes": ["At most 16 KB of custom attributes."]})
         if getattr(lead, name) != value:
+            changed[name] = getattr(lead, name)
             setattr(lead, name, value)
-            changed.append(name)
     return changed
 
 

@@ -22,6 +22,7 @@ from accounts.models import Account
 from crm.audit import diff, record
 from crm.models import User
 from pipeline.models import ForecastCategory, LostReason, Opportunity, Pipeline, Stage, StageChange
+from webhooks.events import record_events
 
 POSITION_STEP = 1024.0
 # Below this gap two neighbours are too close to split again: the column is renumbered.
@@ -246,7 +247,23 @@ def create_opportunity(
             "owner": [None, opportunity.owner_id],
         },
     )
+    record_events(event="opportunity.created", model=Opportunity, ids=[opportunity.pk], now=now)
     return opportunity
+
+
+def record_stage_events(
+    *, previous_stages: Mapping[int, int | None], to_stage: Stage, now: datetime
+) -> None:
+    """The webhook events of deals that moved into `to_stage` ({deal id: stage it left}):
+    opportunity.stage_changed, plus opportunity.won / .lost for a closing stage."""
+    ids = list(previous_stages)
+    previous = {pk: {"stage": stage_id} for pk, stage_id in previous_stages.items()}
+    record_events(
+        event="opportunity.stage_changed", model=Opportunity, ids=ids, previous=previous, now=now
+    )
+    if to_stage.kind != Stage.Kind.OPEN:
+        event = f"opportunity.{to_stage.kind}"  # opportunity.won / opportunity.lost
+        record_events(event=event, model=Opportunity, ids=ids, previous=previous, now=now)
 
 
 def wip_warning(*, stage: Stage) -> str | None:
@@ -339,6 +356,9 @@ def move_opportunity(
             target=opportunity,
             changes={"stage_id": [opportunity.stage_id, to_stage.pk], **(audit_changes or {})},
         )
+        record_stage_events(
+            previous_stages={opportunity.pk: opportunity.stage_id}, to_stage=to_stage, now=now
+        )
     _refresh_keeping_relations(opportunity)
     opportunity.stage = to_stage  # same row as stage_id: saves the caller a query
     if not same_stage and (warning := wip_warning(stage=to_stage)):
@@ -418,11 +438,15 @@ def update_opportunity(
     updated = qs.update(**fields, version=F("version") + 1, updated_at=timezone.now())
     if updated != 1:
         raise StaleOpportunity(Opportunity.objects.select_related("stage").get(pk=opportunity.pk))
-    record(
-        actor=by,
-        action="opportunity.update",
-        target=opportunity,
-        changes=diff(before, {name: getattr(opportunity, name) for name in changes}),
-    )
+    changed = diff(before, {name: getattr(opportunity, name) for name in changes})
+    record(actor=by, action="opportunity.update", target=opportunity, changes=changed)
+    previous = {name: old for name, (old, _) in changed.items()}
+    if previous:
+        record_events(
+            event="opportunity.updated",
+            model=Opportunity,
+            ids=[opportunity.pk],
+            previous={opportunity.pk: previous},
+        )
     opportunity.refresh_from_db()
     return opportunity

@@ -45,6 +45,8 @@ ALIASES = {
     "rule": "scoringrule",
     "session": "devicesession",  # Settings → Sessions lists signin's scoped sessions
     "provider": "socialapp",  # Settings → Security → single sign-on providers
+    "webhook": "webhooksubscription",  # Settings → Webhooks and /api/v1/webhooks/
+    "delivery": "webhookdelivery",
 }
 # The same word names another model in some namespaces (URL namespace, word) → model name.
 NAMESPACE_ALIASES = {("routing", "rule"): "assignmentrule"}

@@ -205,7 +205,7 @@ def test_move_query_count_is_bounded(client, rep, pipeline, django_assert_max_nu
     bulk_deals(300, owners=[rep], stages=list(pipeline.stages.filter(kind="open")))
     proposal = stage(pipeline, "Proposal")
     client.force_login(rep)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):  # 12 + the webhook outbox's subscriber read
         assert move(client, deal, proposal).status_code == 200
 
 

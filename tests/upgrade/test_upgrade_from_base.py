@@ -43,9 +43,16 @@ RELABELLED = {
 }
 # Rows the upgrade is meant to change, compared through RELABELLED instead of as stored.
 REWRITTEN = {"django_content_type", "crm_auditlog"}
-# Apps installed since the base (issue 21, sign-in): their tables are new, and their models
-# add permissions; nothing else may appear or change.
-ADDED_TABLE_PREFIXES = ("account_", "mfa_", "socialaccount_", "usersessions_", "signin_")
+# Apps installed since the base (issue 21, sign-in; issue 17, webhooks): their tables are
+# new, and their models add permissions; nothing else may appear or change.
+ADDED_TABLE_PREFIXES = (
+    "account_",
+    "mfa_",
+    "socialaccount_",
+    "usersessions_",
+    "signin_",
+    "webhooks_",
+)
 GROWN = {"auth_permission"}
 # Issue 16 (contacts): new tables, their models' content types, and nullable columns added to
 # existing tables (NULL in every upgraded row). A table's rows are compared without its added
