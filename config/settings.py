@@ -397,6 +397,8 @@ SPECTACULAR_SETTINGS = {
         "LeadLifecycleEnum": "leads.models.Lead.Lifecycle",
         # A lead's source keeps its component name (the import's own is LeadRecordSourceEnum).
         "LeadSourceEnum": "leads.models.Lead.Source",
+        # An activity's kind, in the activities API and in webhook payloads alike.
+        "ActivityKindEnum": "activities.models.Activity.Kind",
     },
     "TITLE": "Plumb CRM API",
     "DESCRIPTION": "Leads, scoring events, pipelines, opportunities and forecasts. "
