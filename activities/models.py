@@ -128,9 +128,11 @@ class ReminderDelivery(models.Model):
     """One task reminder, delivered once: the unique (activity, due_at) pair makes a second
     in-app send impossible, whatever workers die or retry.
 
-    The in-app notification is written in the same transaction as this row; the e-mail is sent
-    afterwards by the reminder sweeper (claimed with SKIP LOCKED, `emailed_at` set on success,
-    `attempts` counted), never through a broker message that a wiped broker could lose.
+    The in-app notification and the e-mail (a crm.outbox row, for owners who want each
+    notification at once) are written in the same transaction as this row; `emailed_at` says
+    the e-mail was settled then. The outbox retries it, never a broker message that a wiped
+    broker could lose. `attempts` and `last_error` record the tries of the sweeper before the
+    outbox (kept for the history of old rows).
     """
 
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="reminders")

@@ -114,7 +114,16 @@ class ProfileForm(_Bootstrap):
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(required=False)
     time_zone = forms.ChoiceField(required=False)
-    email_notifications = forms.BooleanField(required=False, label="E-mail me notifications")
+    email_delivery = forms.ChoiceField(
+        choices=User.EmailDelivery.choices,
+        label="E-mail me notifications",
+        help_text="Invitations, password resets and sign-in alerts always come.",
+    )
+    digest_hour = forms.TypedChoiceField(
+        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        coerce=int,
+        label="Digest at (my time zone)",
+    )
     remind_before_minutes = forms.IntegerField(
         min_value=0, max_value=7 * 24 * 60, label="Remind me before tasks (minutes)"
     )

@@ -254,10 +254,11 @@ class ResetRequestForm(PasswordResetForm):
         html_email_template_name: str | None = None,
     ) -> None:
         subject = "".join(render_to_string(subject_template_name, context).splitlines())
-        mail.send(
+        mail.send_template(
             kind="signin.password_reset",
             to=to_email,
+            template=email_template_name.removesuffix(".txt"),
             subject=subject,
-            text=render_to_string(email_template_name, context),
+            context=context,
             recipient=context.get("user"),
         )

@@ -243,8 +243,9 @@ def test_assign_runs_in_constant_queries(django_assert_max_num_queries):
     for size in (5, 60):
         MqlLeadFactory.create_batch(size)
         # 32 on PostgreSQL: the claim, the decision (with its audit rows), the SRL move (with
-        # its audit rows), tasks and notifications, each set-based: the same at 5 and 60 leads
-        with django_assert_max_num_queries(32):
+        # its audit rows), tasks and notifications, each set-based: the same at 5 and 60 leads;
+        # + the notifications' e-mails (outbox INSERT, the install id, the Message-IDs' UPDATE)
+        with django_assert_max_num_queries(38):
             assert assignment.assign_leads().assigned == size
 
 
