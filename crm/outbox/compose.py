@@ -83,13 +83,18 @@ def clean_address(raw: str, *, field_name: str) -> str:
 
 
 def clean_addresses(raw: Sequence[str], *, field_name: str) -> list[str]:
-    """Several addresses (each as `clean_address`); the same address twice is kept once."""
-    cleaned: list[str] = []
+    """Several addresses (each as `clean_address`); the same address twice (whatever the
+    name or case) is kept once, as first given."""
+    cleaned: dict[str, str] = {}
     for item in raw:
         address = clean_address(item, field_name=field_name)
-        if address not in cleaned:
-            cleaned.append(address)
-    return cleaned
+        cleaned.setdefault(address_key(address), address)
+    return list(cleaned.values())
+
+
+def address_key(address: str) -> str:
+    """What makes two addresses the same: the address itself, in any case, whatever name."""
+    return getaddresses([address])[0][1].lower()
 
 
 def clean_header_text(value: str, *, field_name: str) -> str:
@@ -102,7 +107,8 @@ def clean_header_text(value: str, *, field_name: str) -> str:
 def check_message(message: Outgoing) -> Outgoing:
     """The message as it will be stored, or ValidationError naming what is wrong."""
     to = clean_addresses(message.to, field_name="to")
-    cc = clean_addresses(message.cc, field_name="cc")
+    already = {address_key(address) for address in to}
+    cc = [a for a in clean_addresses(message.cc, field_name="cc") if address_key(a) not in already]
     if not to:
         raise ValidationError({"to": "Name at least one recipient."})
     if len(to) + len(cc) > MAX_RECIPIENTS:

@@ -45,6 +45,7 @@ ALIASES = {
     "rule": "scoringrule",
     "session": "devicesession",  # Settings → Sessions lists signin's scoped sessions
     "provider": "socialapp",  # Settings → Security → single sign-on providers
+    "email": "outboxmessage",  # Settings → E-mail: a message of the outbox
 }
 # The same word names another model in some namespaces (URL namespace, word) → model name.
 NAMESPACE_ALIASES = {("routing", "rule"): "assignmentrule"}
