@@ -6,6 +6,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("crm.api.urls")),
+    path("", include("activities.api_urls")),
     path("", include("leads.api_urls")),
     path("", include("pipeline.api_urls")),
     path("", include("scoring.api_urls")),

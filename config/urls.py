@@ -26,6 +26,7 @@ urlpatterns = [
     path("leads/", include("leads.urls")),
     path("pipeline/", include("pipeline.urls")),
     path("accounts/", include("accounts.urls")),
+    path("settings/email-templates/", include("activities.urls")),
     path("scoring/", include("scoring.urls")),
     path("", include("forecasting.urls")),
     path("api/v1/", include("config.api_urls")),

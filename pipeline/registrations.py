@@ -3,7 +3,8 @@
 - the core (crm.registry): deals are records with a page and a History tab; a departing
   rep's open deals are handed over; the dashboard shows "My stale deals"; the demo seeds;
 - activities: activities are logged on deals (Activity.opportunity), and logging one
-  refreshes the deal's rotting clock;
+  refreshes the deal's rotting clock; e-mail is sent from a deal (to its people: the lead it
+  came from, with the `{{ deal.… }}` and `{{ lead.… }}` merge fields);
 - accounts: a deal reaches its account (Opportunity.account).
 """
 
@@ -50,6 +51,37 @@ def deal_activity_logged(activity: Activity, now: datetime) -> None:
     Opportunity.objects.filter(pk=activity.opportunity_id).update(last_activity_at=now)
 
 
+DEAL_MERGE_FIELDS = {
+    "name": "Deal name",
+    "account": "Account name",
+    "amount": "Amount",
+    "expected_close_date": "Expected close date (YYYY-MM-DD)",
+    "next_step": "Next step",
+}
+
+
+def deal_merge_values(deal: Opportunity) -> dict[str, dict[str, str]]:
+    """The `{{ deal.… }}` merge fields (query-free on a deal loaded with its account:
+    selectors.opportunity_for). The lead's own fields come from the lead's registration."""
+    return {
+        "deal": {
+            "name": deal.name,
+            "account": deal.account.name if deal.account else "",
+            "amount": f"{deal.amount:,.2f}" if deal.amount is not None else "",
+            "expected_close_date": str(deal.expected_close_date or ""),
+            "next_step": deal.next_step,
+        }
+    }
+
+
+def deal_recipients(deal: Opportunity) -> list[activities_registry.Recipient]:
+    """Writing from a deal: to its people where known (today the lead it came from)."""
+    lead = deal.lead
+    if lead is None or not lead.email:
+        return []
+    return [activities_registry.Recipient(label=str(lead), address=lead.email)]
+
+
 def stale_deals(*, user: User, now: datetime, limit: int) -> list[Opportunity]:
     """The dashboard's "My stale deals": the user's open stale deals, stale longest first
     (one query)."""
@@ -88,5 +120,9 @@ def register() -> None:
     registry.register_demo_seeder(registry.DemoSeeder(label="pipeline", order=30, run=seed.run))
     activities_registry.register_subject(
         field="opportunity", model=Opportunity, order=20, on_logged=deal_activity_logged
+    )
+    activities_registry.register_merge_group(name="deal", fields=DEAL_MERGE_FIELDS, order=20)
+    activities_registry.register_email_subject(
+        model=Opportunity, recipients=deal_recipients, merge_values=deal_merge_values
     )
     accounts_registry.register_reach(model=Opportunity, field="account")

@@ -20,6 +20,14 @@ def boolean_from_delivery(apps, schema_editor):
     User.objects.exclude(email_delivery="none").update(email_notifications=True)
 
 
+def make_settings_row(apps, schema_editor):
+    """The settings row carries the install id; make it now (with its own random id) so that
+    the first e-mail does not have to."""
+    OrgSettings = apps.get_model("crm", "OrgSettings")
+    if not OrgSettings.objects.filter(pk=1).exists():
+        OrgSettings.objects.create(pk=1, install_id=crm.models.new_install_id())
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -32,6 +40,7 @@ class Migration(migrations.Migration):
             name='install_id',
             field=models.CharField(default=crm.models.new_install_id, editable=False, max_length=32),
         ),
+        migrations.RunPython(make_settings_row, migrations.RunPython.noop),
         migrations.AddField(
             model_name='user',
             name='digest_hour',

@@ -24,7 +24,7 @@ from django.db.models.functions import Cast, Concat
 from crm.models import OrgSettings, OutboxMessage, User
 
 MAX_RECIPIENTS = 50  # to and cc together: more is a mailing, not a message
-MAX_BODY_BYTES = 1024 * 1024  # text and HTML together
+MAX_BODY_BYTES = 1024 * 1024  # the text, and the HTML, each
 MAX_SUBJECT = 998  # RFC 5322's line limit
 LINE_BREAKS = ("\r", "\n", "\x00")
 # Headers Plumb writes itself from the row: a caller cannot set or override them.
@@ -121,7 +121,7 @@ def check_message(message: Outgoing) -> Outgoing:
     subject = clean_header_text(message.subject.strip(), field_name="subject")
     if len(subject) > MAX_SUBJECT:
         raise ValidationError({"subject": f"At most {MAX_SUBJECT} characters."})
-    size = len(message.text.encode()) + len(message.html.encode())
+    size = max(len(message.text.encode()), len(message.html.encode()))
     if size > MAX_BODY_BYTES:
         raise ValidationError(
             {"body": f"The message is {size / 1024 / 1024:.1f} MB; the limit is 1 MB."}

@@ -1,0 +1,82 @@
+"""Forms for e-mail: writing one from a record, and the templates. They check shape; the
+services (activities.emails, crm.outbox) decide."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db.models import QuerySet
+
+from activities.models import EmailTemplate
+
+
+def split_addresses(raw: str) -> list[str]:
+    """ "ann@x.com, Bob Lee <bob@y.com>; c@z.com" → one item per address. Commas inside
+    quotes or angle brackets stay (`"Lee, Bob" <bob@y.com>`); each item is checked later."""
+    items: list[str] = []
+    current: list[str] = []
+    quoted = angled = False
+    for char in raw:
+        if char == '"':
+            quoted = not quoted
+        elif char == "<":
+            angled = True
+        elif char == ">":
+            angled = False
+        if char in ",;\r\n" and not quoted and not angled:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+class _Styled(forms.Form):
+    def _style(self) -> None:
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                widget.attrs.setdefault("class", "form-check-input")
+            elif isinstance(widget, forms.Select):
+                widget.attrs.setdefault("class", "form-select form-select-sm")
+            else:
+                widget.attrs.setdefault("class", "form-control form-control-sm")
+
+
+class EmailComposeForm(_Styled):
+    template = forms.ModelChoiceField(
+        queryset=EmailTemplate.objects.none(), required=False, empty_label="No template"
+    )
+    to = forms.CharField(help_text="Separate addresses with commas.")
+    cc = forms.CharField(required=False, label="Cc")
+    subject = forms.CharField(max_length=998)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 8}), strip=False)
+
+    def __init__(self, *args: Any, templates: QuerySet[EmailTemplate], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        template = self.fields["template"]
+        if isinstance(template, forms.ModelChoiceField):  # declared above
+            template.queryset = templates
+        self.fields["to"].widget.attrs["list"] = "compose-recipients"
+        self._style()
+
+    def clean_to(self) -> list[str]:
+        return split_addresses(self.cleaned_data["to"])
+
+    def clean_cc(self) -> list[str]:
+        return split_addresses(self.cleaned_data["cc"])
+
+
+class EmailTemplateForm(_Styled):
+    name = forms.CharField(max_length=120)
+    subject = forms.CharField(max_length=998)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), strip=False)
+    shared = forms.BooleanField(required=False, label="Shared with everyone")
+
+    def __init__(self, *args: Any, can_share: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not can_share:
+            del self.fields["shared"]
+        self._style()
