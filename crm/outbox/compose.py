@@ -71,9 +71,11 @@ def clean_address(raw: str, *, field_name: str) -> str:
     text = str(raw).strip()
     if any(char in text for char in LINE_BREAKS):
         raise ValidationError({field_name: f"“{text[:80]}” contains a line break."})
-    found = getaddresses([text])
-    if len(found) != 1 or not found[0][1]:
+    found = [pair for pair in getaddresses([text]) if pair[1]]
+    if len(found) > 1:
         raise ValidationError({field_name: f"“{text[:80]}” is not one e-mail address."})
+    if not found:
+        raise ValidationError({field_name: f"“{text[:80]}” is not an e-mail address."})
     name, address = found[0]
     try:
         validate_email(address)
