@@ -2,7 +2,7 @@
 
     claim (short transaction)     FOR UPDATE SKIP LOCKED, then next_try_at = now + lease
     send  (no transaction)        one connection for the batch, EMAIL_TIMEOUT per operation
-    record (short transaction)    one UPDATE for the batch, only rows still holding our claim
+    record (short transactions)   one UPDATE per 20 answers, only rows still holding our claim
 
 Any number of workers run this at once: SKIP LOCKED gives each its own rows, and the lease
 keeps a row from a second sender while the first talks to the relay, without holding a lock.
@@ -21,6 +21,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -36,6 +37,7 @@ from crm.outbox.transport import FAILED, RETRY, SENT, Result, build_message, ope
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 100
+RECORD_EVERY = 20  # answers written per UPDATE: what a sender killed mid-batch may resend
 FIRST_RETRY = timedelta(minutes=1)  # with jitter 30–60 s, plus at most a minute to the sweep
 MAX_RETRY_GAP = timedelta(minutes=59)  # plus the sweep's minute: never more than an hour
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -124,31 +126,42 @@ def _stale(rows: list[OutboxMessage]) -> dict[int, str]:
     return stale
 
 
-def deliver(rows: list[OutboxMessage], *, report: SendReport) -> dict[int, Result]:
-    """Send `rows` over one connection, outside any transaction. A row without a result was
-    not tried (the connection broke, or the lease is half spent): it is released."""
+Flush = Callable[[list[OutboxMessage], dict[int, Result]], None]
+
+
+def deliver(rows: list[OutboxMessage], *, report: SendReport, flush: Flush) -> None:
+    """Send `rows` over one connection, outside any transaction, handing the answers to
+    `flush` every RECORD_EVERY messages (a sender killed mid-batch then resends at most that
+    many). A row handed over without a result was not tried (the connection broke, or half
+    the lease is spent): it is released."""
     transport = open_transport()
     try:
         transport.open()
     except Exception as error:  # relay down, refused, TLS or login failure: all transient
         answer = f"could not reach the relay: {type(error).__name__}: {error}"[:1000]
         logger.warning("outbox: %s", answer)
-        return {row.pk: Result(RETRY, answer) for row in rows}
+        flush(rows, {row.pk: Result(RETRY, answer) for row in rows})
+        return
     report.connections += 1
-    results: dict[int, Result] = {}
     deadline = time.monotonic() + lease().total_seconds() / 2
+    done: list[OutboxMessage] = []
+    results: dict[int, Result] = {}
+    tried = 0
     try:
         for row in rows:
-            if time.monotonic() > deadline:
-                break  # the rest go back before their lease could run out mid-send
             message = build_message(row)
             envelope = row.envelope if row.envelope is not None else message.recipients()
             results[row.pk] = result = transport.send(message, envelope)
-            if result.broken:
-                break
+            done.append(row)
+            tried += 1
+            if result.broken or time.monotonic() > deadline:
+                break  # the rest go back: no connection, or the lease could run out mid-send
+            if len(done) >= RECORD_EVERY:
+                flush(done, results)
+                done, results = [], {}
     finally:
         transport.close()
-    return results
+    flush(done + rows[tried:], results)
 
 
 def _recorded(row: OutboxMessage, result: Result | None, now: datetime) -> dict[str, Any]:
@@ -186,6 +199,8 @@ def record(
 ) -> None:
     """Write every row's answer in one UPDATE (a short transaction), for the rows still
     holding this sender's claim: one whose lease ran out belongs to whoever claimed it next."""
+    if not rows:
+        return
     with transaction.atomic():
         mine = set(
             OutboxMessage.objects.select_for_update()
@@ -235,8 +250,18 @@ def send_due(*, now: datetime | None = None, limit: int = BATCH_SIZE) -> SendRep
         return report
     report.claimed = len(rows)
     stale = _stale(rows)
-    results = deliver([row for row in rows if row.pk not in stale], report=report)
-    record(token=token, rows=rows, results=results, stale=stale, now=timezone.now(), report=report)
+    if stale:
+        settled = [row for row in rows if row.pk in stale]
+        record(
+            token=token, rows=settled, results={}, stale=stale, now=timezone.now(), report=report
+        )
+
+    def flush(chunk: list[OutboxMessage], results: dict[int, Result]) -> None:
+        record(
+            token=token, rows=chunk, results=results, stale={}, now=timezone.now(), report=report
+        )
+
+    deliver([row for row in rows if row.pk not in stale], report=report, flush=flush)
     return report
 
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -21,9 +16,9 @@ from activities.models import Activity, ReminderDelivery
 from activities.tasks import send_due_reminders_task
 from config.celery import app
 from crm.models import Notification
+from tests.celery_worker import delete_queue, kill, pool_pids, start_worker, wait_for
 from tests.factories import LeadFactory, UserFactory
 
-ROOT = Path(__file__).resolve().parents[2]
 REMINDERS = 1000
 
 pytestmark = [
@@ -32,68 +27,8 @@ pytestmark = [
 ]
 
 
-def _database_url() -> str:
-    db = connection.settings_dict
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
-def _start_worker(queue: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
-        "DEBUG": "true",
-        "EMAIL_URL": "console://",
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            queue,
-            "-c",
-            "3",
-            "-P",
-            "prefork",
-            "-l",
-            "warning",
-            "--without-heartbeat",
-            "--without-mingle",
-            "--without-gossip",
-            "-n",
-            f"{queue}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: we can kill it with its pool
-    )
-
-
-def _pool_pids(worker: subprocess.Popen) -> list[int]:
-    out = subprocess.run(
-        ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True, check=False
-    ).stdout
-    return [int(pid) for pid in out.split()]
-
-
 def _delivered() -> int:
     return ReminderDelivery.objects.count()
-
-
-def _wait_for(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _enqueue(queue: str, count: int, **kwargs: int) -> None:
@@ -120,18 +55,18 @@ def test_real_worker_killed_twice_still_delivers_every_reminder_exactly_once():
     )
     queue = f"reminders-test-{uuid.uuid4().hex[:8]}"
     app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
-    worker = _start_worker(queue)
+    worker = start_worker(queue)
     replacement = None
     try:
         # when small sweeper ticks run on a real worker (2 reminders each) …
         _enqueue(queue, REMINDERS // 2, limit=2, max_batches=1)
         # … its pool processes are SIGKILLed mid-run …
-        assert _wait_for(lambda: _delivered() >= 100, timeout=120)
+        assert wait_for(lambda: _delivered() >= 100, timeout=120)
         killed_pool_at = _delivered()
-        for pid in _pool_pids(worker):
+        for pid in pool_pids(worker):
             os.kill(pid, signal.SIGKILL)
         # … and later the whole worker (main process and pool) dies
-        assert _wait_for(lambda: _delivered() >= killed_pool_at + 150, timeout=120)
+        assert wait_for(lambda: _delivered() >= killed_pool_at + 150, timeout=120)
         killed_worker_at = _delivered()
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
@@ -139,9 +74,9 @@ def test_real_worker_killed_twice_still_delivers_every_reminder_exactly_once():
         assert killed_worker_at < REMINDERS
         # then a new worker picks up the queue; beat's next ticks mop up anything whose
         # message died with the old worker (the reminders live in the database, not the broker)
-        replacement = _start_worker(queue)
+        replacement = start_worker(queue)
         _enqueue(queue, 3, limit=200)
-        finished = _wait_for(
+        finished = wait_for(
             lambda: (
                 _delivered() >= REMINDERS
                 and not ReminderDelivery.objects.filter(emailed_at__isnull=True).exists()
@@ -150,14 +85,11 @@ def test_real_worker_killed_twice_still_delivers_every_reminder_exactly_once():
         )
         if not finished:  # pragma: no cover -- diagnostic
             _enqueue(queue, 3, limit=200)
-            _wait_for(lambda: _delivered() >= REMINDERS, timeout=60)
+            wait_for(lambda: _delivered() >= REMINDERS, timeout=60)
     finally:
         for process in (worker, replacement):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-        with app.connection_for_write() as broker:
-            broker.default_channel.queue_delete(queue)
+            kill(process)
+        delete_queue(app, queue)
     # exactly once: one delivery and one in-app notification per reminder, all e-mailed
     assert ReminderDelivery.objects.count() == REMINDERS
     assert (
