@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import logging
 import socket
 import threading
 import time
@@ -21,6 +22,9 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
+
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
 
 
 def free_port() -> int:

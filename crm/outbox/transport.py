@@ -10,9 +10,10 @@ and which recipients it refused, and whether for now (4xx) or for good (5xx). Ot
 from __future__ import annotations
 
 import contextlib
+import secrets
 import smtplib
 from dataclasses import dataclass, field
-from email.utils import formatdate
+from email.utils import formatdate, parseaddr
 from typing import Protocol
 
 from django.conf import settings
@@ -74,6 +75,23 @@ def build_message(row: OutboxMessage) -> EmailMultiAlternatives:
     return message
 
 
+def wire_address(address: str, encoding: str) -> str:
+    """The bare address for MAIL FROM / RCPT TO. Stored addresses were checked when queued:
+    an ASCII one is used as it is; others go through Django's IDNA/encoding rules."""
+    bare = parseaddr(address)[1]
+    return bare if bare.isascii() else sanitize_address(address, encoding)
+
+
+def as_bytes(message: EmailMultiAlternatives) -> bytes:
+    """The message on the wire. A multipart one gets a random boundary up front: the
+    standard library would otherwise compile a regular expression per message to pick one
+    that is not in the text (a third of the time it takes to build a message)."""
+    mime = message.message()
+    if mime.is_multipart() and mime.get_boundary() is None:
+        mime.set_boundary(f"=_plumb_{secrets.token_hex(16)}")
+    return mime.as_bytes(linesep="\r\n")
+
+
 class Transport(Protocol):
     def open(self) -> None: ...
 
@@ -106,11 +124,11 @@ class SmtpTransport:
         if connection is None:
             return Result(RETRY, "no connection to the relay", broken=True)
         encoding = message.encoding or settings.DEFAULT_CHARSET
-        by_wire = {sanitize_address(address, encoding): address for address in envelope}
-        data = message.message().as_bytes(linesep="\r\n")
+        by_wire = {wire_address(address, encoding): address for address in envelope}
+        data = as_bytes(message)
         try:
             return self._dialogue(
-                connection, sanitize_address(message.from_email, encoding), by_wire, data
+                connection, wire_address(message.from_email, encoding), by_wire, data
             )
         except smtplib.SMTPResponseException as error:  # DATA refused before the body went
             self._reset(connection)
