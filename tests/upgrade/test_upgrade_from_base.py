@@ -43,10 +43,23 @@ RELABELLED = {
 }
 # Rows the upgrade is meant to change, compared through RELABELLED instead of as stored.
 REWRITTEN = {"django_content_type", "crm_auditlog"}
-# Apps installed since the base (issue 21, sign-in): their tables are new, and their models
-# add permissions; nothing else may appear or change.
-ADDED_TABLE_PREFIXES = ("account_", "mfa_", "socialaccount_", "usersessions_", "signin_")
+# Apps installed since the base (issue 21, sign-in) and the outbox's and e-mail's models (issue
+# 15): their tables are new, and their models add permissions and content types; nothing else
+# may appear or change but the reshaped tables below.
+ADDED_TABLE_PREFIXES = (
+    "account_",
+    "mfa_",
+    "socialaccount_",
+    "usersessions_",
+    "signin_",
+    "crm_outboxmessage",
+    "activities_emailmessage",
+    "activities_emailtemplate",
+)
 GROWN = {"auth_permission"}
+# Tables given new columns since the base (issue 15): their rows must keep every old column's
+# value (but those dropped), and the new ones must say what the data migration promised.
+RESHAPED = {"crm_user": {"email_notifications"}, "crm_orgsettings": set()}
 # The old code adds what the seed does not: a notification targeting an account and one
 # targeting an activity, an audit entry for each, and a permission on accounts for rep1.
 MARKERS = """
@@ -163,6 +176,38 @@ def _tables(database: str) -> dict[str, tuple[int, str]]:
         conn.close()
 
 
+def _rows(database: str, table: str) -> list[dict[str, Any]]:
+    """Every row of `table` as a dict, in primary-key order."""
+    conn = psycopg2.connect(dbname=database, **_server())
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f'SELECT * FROM "{table}" ORDER BY id')  # test-only, fixed names
+            names = [column.name for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
+def _reshaped_rows(database: str) -> dict[str, list[dict[str, Any]]]:
+    return {table: _rows(database, table) for table in RESHAPED}
+
+
+def _check_reshaped(before: dict[str, list[dict[str, Any]]], database: str) -> None:
+    """Old columns kept (dropped ones aside); e-mail on → each at once, off → none; every
+    settings row has an install id of its own."""
+    after = _reshaped_rows(database)
+    for table, dropped in RESHAPED.items():
+        kept = [{k: v for k, v in row.items() if k not in dropped} for row in before[table]]
+        assert [{k: row[k] for k in kept[0]} for row in after[table]] == kept, table
+    users = zip(before["crm_user"], after["crm_user"], strict=True)
+    assert all(
+        new["email_delivery"] == ("immediate" if old["email_notifications"] else "none")
+        for old, new in users
+    )
+    assert all(len(row["install_id"]) == 16 for row in after["crm_orgsettings"])
+    assert after["crm_orgsettings"]  # made by the migration when the base had none
+
+
 def _labelled_rows(database: str) -> dict[str, set[tuple[Any, ...]]]:
     """The rows the upgrade rewrites, old labels mapped to new ones."""
     relabel = {f"{a}.{m}": f"{b}.{n}" for (a, m), (b, n) in RELABELLED.items()}
@@ -190,6 +235,7 @@ def test_a_database_from_before_the_moves_upgrades_with_every_row_and_page(
     _manage(base_checkout, database, var, "manage.py", "seed_demo")
     _manage(base_checkout, database, var, "manage.py", "shell", "-c", MARKERS)
     before, before_labelled = _tables(database), _labelled_rows(database)
+    before_reshaped = _reshaped_rows(database)
 
     # when: this code migrates it
     _manage(ROOT, database, var, "manage.py", "migrate", "--no-input", "-v0")
@@ -205,14 +251,15 @@ def test_a_database_from_before_the_moves_upgrades_with_every_row_and_page(
     changed = [
         table
         for table, state in before.items()
-        if table not in REWRITTEN | GROWN | {"django_migrations"}
+        if table not in REWRITTEN | GROWN | RESHAPED.keys() | {"django_migrations"}
         and after[RENAMED.get(table, table)] != state
     ]
     assert changed == []
+    _check_reshaped(before_reshaped, database)
     added = {
         row
         for row in after_labelled["django_content_type"]
-        if f"{row[1]}_".startswith(ADDED_TABLE_PREFIXES)
+        if f"{row[1]}_{row[2]}".startswith(ADDED_TABLE_PREFIXES)
     }
     after_labelled["django_content_type"] -= added  # the sign-in apps' new models
     assert after_labelled == before_labelled  # labels rewritten, nothing else
@@ -260,6 +307,6 @@ def test_a_database_from_before_the_moves_upgrades_with_every_row_and_page(
     reverted_labelled["django_content_type"] = {
         row
         for row in reverted_labelled["django_content_type"]
-        if not f"{row[1]}_".startswith(ADDED_TABLE_PREFIXES)
+        if not f"{row[1]}_{row[2]}".startswith(ADDED_TABLE_PREFIXES)
     }
     assert reverted_labelled == before_labelled
