@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from activities.models import EmailTemplate
+from crm.forms import style_fields
 
 
 def split_addresses(raw: str) -> list[str]:
@@ -33,19 +34,7 @@ def split_addresses(raw: str) -> list[str]:
     return [item.strip() for item in items if item.strip()]
 
 
-class _Styled(forms.Form):
-    def _style(self) -> None:
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                widget.attrs.setdefault("class", "form-check-input")
-            elif isinstance(widget, forms.Select):
-                widget.attrs.setdefault("class", "form-select form-select-sm")
-            else:
-                widget.attrs.setdefault("class", "form-control form-control-sm")
-
-
-class EmailComposeForm(_Styled):
+class EmailComposeForm(forms.Form):
     template = forms.ModelChoiceField(
         queryset=EmailTemplate.objects.none(), required=False, empty_label="No template"
     )
@@ -60,7 +49,7 @@ class EmailComposeForm(_Styled):
         if isinstance(template, forms.ModelChoiceField):  # declared above
             template.queryset = templates
         self.fields["to"].widget.attrs["list"] = "compose-recipients"
-        self._style()
+        style_fields(self)
 
     def clean_to(self) -> list[str]:
         return split_addresses(self.cleaned_data["to"])
@@ -69,7 +58,7 @@ class EmailComposeForm(_Styled):
         return split_addresses(self.cleaned_data["cc"])
 
 
-class EmailTemplateForm(_Styled):
+class EmailTemplateForm(forms.Form):
     name = forms.CharField(max_length=120)
     subject = forms.CharField(max_length=998)
     body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), strip=False)
@@ -79,4 +68,4 @@ class EmailTemplateForm(_Styled):
         super().__init__(*args, **kwargs)
         if not can_share:
             del self.fields["shared"]
-        self._style()
+        style_fields(self)

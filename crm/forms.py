@@ -17,3 +17,16 @@ def add_validation_error(form: forms.BaseForm, error: ValidationError) -> None:
             form.add_error(name if name in form.fields else None, messages)
     else:
         form.add_error(None, error.messages)
+
+
+def style_fields(form: forms.BaseForm) -> None:
+    """Give every widget Bootstrap's classes (small controls), so templates stay loops over
+    fields. A class set on a widget already is kept."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput):
+            widget.attrs.setdefault("class", "form-check-input")
+        elif isinstance(widget, forms.Select):
+            widget.attrs.setdefault("class", "form-select form-select-sm")
+        else:
+            widget.attrs.setdefault("class", "form-control form-control-sm")

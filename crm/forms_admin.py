@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from crm.forms import style_fields
 from crm.models import Team, User
 from crm.services_users import time_zone_names
 
@@ -22,14 +23,7 @@ class _Bootstrap(forms.Form):
         field.queryset = queryset
 
     def _style(self) -> None:
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                widget.attrs.setdefault("class", "form-check-input")
-            elif isinstance(widget, forms.Select):
-                widget.attrs.setdefault("class", "form-select form-select-sm")
-            else:
-                widget.attrs.setdefault("class", "form-control form-control-sm")
+        style_fields(self)
 
 
 class TeamChoiceField(forms.ModelChoiceField):

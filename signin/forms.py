@@ -19,22 +19,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
+from crm.forms import style_fields
 from crm.models import Team, User
 from signin import mail, policy, two_factor
 from signin.models import SecurityPolicy
 
 SSO_ONLY = "Your organisation signs in with single sign-on only: use the button below."
-
-
-def _style(form: forms.BaseForm) -> None:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            widget.attrs.setdefault("class", "form-check-input")
-        elif isinstance(widget, forms.Select):
-            widget.attrs.setdefault("class", "form-select form-select-sm")
-        else:
-            widget.attrs.setdefault("class", "form-control form-control-sm")
 
 
 class LoginForm(AuthenticationForm):
@@ -173,7 +163,7 @@ class PolicyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["break_glass_user"].queryset = admins  # type: ignore[attr-defined]
         self.fields["jit_team"].queryset = teams  # type: ignore[attr-defined]
-        _style(self)
+        style_fields(self)
 
     def clean_jit_domains(self) -> str:
         text = self.cleaned_data["jit_domains"]
@@ -215,7 +205,7 @@ class ProviderForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        style_fields(self)
 
     def clean_provider_id(self) -> str:
         value = self.cleaned_data["provider_id"].strip().lower()

@@ -23,7 +23,6 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd logs every command
 
 
