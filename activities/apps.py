@@ -10,7 +10,7 @@ class ActivitiesConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models import Q
 
-        from activities import merge, selectors, services
+        from activities import merge, seed, selectors, services
         from activities import registry as activities_registry
         from activities.models import EmailMessage
         from crm import registry
@@ -40,4 +40,7 @@ class ActivitiesConfig(AppConfig):
         )
         activities_registry.register_merge_group(
             name="sender", fields=merge.SENDER_FIELDS, order=90
+        )
+        registry.register_demo_seeder(
+            registry.DemoSeeder(label="activities.email_templates", order=60, run=seed.run)
         )

@@ -62,6 +62,7 @@ def test_the_features_register_their_records_work_cards_and_seeds():
         "pipeline",
         "scoring",
         "forecasting",
+        "activities.email_templates",
     ]
 
 
