@@ -26,6 +26,7 @@ from crm.models import OrgSettings, OutboxMessage, User
 MAX_RECIPIENTS = 50  # to and cc together: more is a mailing, not a message
 MAX_BODY_BYTES = 1024 * 1024  # the text, and the HTML, each
 MAX_SUBJECT = 998  # RFC 5322's line limit
+MAX_ADDRESS = 254  # RFC 5321's path limit, less the angle brackets
 LINE_BREAKS = ("\r", "\n", "\x00")
 # Headers Plumb writes itself from the row: a caller cannot set or override them.
 RESERVED_HEADERS = frozenset(
@@ -77,6 +78,8 @@ def clean_address(raw: str, *, field_name: str) -> str:
     if not found:
         raise ValidationError({field_name: f"“{text[:80]}” is not an e-mail address."})
     name, address = found[0]
+    if len(address) > MAX_ADDRESS:
+        raise ValidationError({field_name: f"“{text[:80]}…” is longer than an address can be."})
     try:
         validate_email(address)
         return str(Address(display_name=name, addr_spec=address))

@@ -246,6 +246,7 @@ def test_the_install_id_is_random_per_database_and_made_again_after_a_reset():
         ({"headers": {"Bcc": "all@example.com"}}, "cannot be set"),
         ({"headers": {"X-Tag": "a\r\nBcc: all@example.com"}}, "may not contain line breaks"),
         ({"to": []}, "at least one recipient"),
+        ({"to": ["x" * 250 + "@example.com"]}, "longer than an address can be"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_of_the_batch_is_queued(fields, error):
