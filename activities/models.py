@@ -1,4 +1,5 @@
-"""Activities (calls, e-mails, meetings, notes, tasks) and the reminder deliveries of tasks.
+"""Activities (calls, e-mails, meetings, notes, tasks), the reminder deliveries of tasks, and
+e-mail: the messages on a record's timeline and the templates users write them from.
 
 An activity is about a subject — a lead, a deal or a contact — reached through a nullable
 foreign key per subject kind (an activity logged on a deal about one of its contacts has
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -133,6 +135,14 @@ class Activity(TimeStampedModel):
         return None
 
     @property
+    def sent_email(self) -> EmailMessage | None:
+        """The e-mail of an e-mail activity (select_related("email") keeps this query-free)."""
+        try:
+            return self.email
+        except ObjectDoesNotExist:
+            return None
+
+    @property
     def subject_url(self) -> str:
         """The page of the record this activity is about (no query: ids only)."""
         for subject in registry.subjects():
@@ -146,9 +156,11 @@ class ReminderDelivery(models.Model):
     """One task reminder, delivered once: the unique (activity, due_at) pair makes a second
     in-app send impossible, whatever workers die or retry.
 
-    The in-app notification is written in the same transaction as this row; the e-mail is sent
-    afterwards by the reminder sweeper (claimed with SKIP LOCKED, `emailed_at` set on success,
-    `attempts` counted), never through a broker message that a wiped broker could lose.
+    The in-app notification and the e-mail (a crm.outbox row, for owners who want each
+    notification at once) are written in the same transaction as this row; `emailed_at` says
+    the e-mail was settled then. The outbox retries it, never a broker message that a wiped
+    broker could lose. `attempts` and `last_error` record the tries of the sweeper before the
+    outbox (kept for the history of old rows).
     """
 
     activity = models.ForeignKey(Activity, on_delete=models.CASCADE, related_name="reminders")
@@ -177,3 +189,116 @@ class ReminderDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"reminder {self.activity_id} @ {self.due_at:%Y-%m-%d %H:%M}"
+
+
+class EmailMessageQuerySet(models.QuerySet["EmailMessage"]):
+    def visible_to(self, user: User) -> EmailMessageQuerySet:
+        """The e-mails on activities the user can see (Activity.visible_to: the record's own
+        scope); a private one only to the owner of its activity."""
+        on_visible = self.filter(activity__in=Activity.objects.visible_to(user).values("pk"))
+        return on_visible.filter(Q(is_private=False) | Q(activity__owner=user))
+
+
+class EmailMessage(models.Model):
+    """An e-mail on a record's timeline: one sent from Plumb (direction out, with its outbox
+    row) or, later, one captured from a mailbox (direction in). One row per Message-ID,
+    whichever way it came, so a reply threads onto its conversation by `in_reply_to` /
+    `references`. `sent_at` is the message's Date; delivery is the outbox row's business.
+    `html_body` holds sanitised HTML only (Plumb writes it from escaped text); attachments
+    are described (name, size, type), not stored here.
+    """
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", "Received"
+        OUTBOUND = "out", "Sent"
+
+    activity = models.OneToOneField(Activity, on_delete=models.CASCADE, related_name="email")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    message_id = models.CharField(max_length=255, unique=True)
+    in_reply_to = models.CharField(max_length=255, blank=True, db_index=True)
+    references = models.TextField(blank=True)
+    from_address = models.CharField(max_length=998)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list, blank=True)
+    sent_at = models.DateTimeField()
+    subject = models.CharField(max_length=998, blank=True)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    attachments = models.JSONField(default=list, blank=True)
+    is_private = models.BooleanField(default=False)
+    outbox = models.OneToOneField(
+        "crm.OutboxMessage",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="email_activity",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = EmailMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-sent_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()}: {self.subject[:80]}"
+
+
+class EmailTemplateQuerySet(models.QuerySet["EmailTemplate"]):
+    def visible_to(self, user: User) -> EmailTemplateQuerySet:
+        """The shared templates and the user's own."""
+        return self.filter(Q(owner__isnull=True) | Q(owner=user))
+
+    def editable_by(self, user: User) -> EmailTemplateQuerySet:
+        """Their own for everyone; the shared ones for admins and managers too."""
+        if user.is_admin or user.role == User.Role.MANAGER:
+            return self.visible_to(user)
+        return self.filter(owner=user)
+
+
+class EmailTemplate(TimeStampedModel):
+    """A reusable e-mail: subject and body with merge fields (`{{ lead.first_name }}`),
+    checked against the registered fields when saved. `owner` empty = shared with everyone
+    (written by admins and managers)."""
+
+    name = models.CharField(max_length=120)
+    subject = models.CharField(max_length=998)
+    body = models.TextField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="email_templates",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = EmailTemplateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "name"],
+                condition=Q(owner__isnull=False),
+                name="email_template_unique_own_name",
+            ),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=Q(owner__isnull=True),
+                name="email_template_unique_shared_name",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_shared(self) -> bool:
+        return self.owner_id is None

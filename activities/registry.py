@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
@@ -64,3 +64,67 @@ def subjects() -> list[ActivitySubject]:
 
 def subject_for(model: type[models.Model]) -> ActivitySubject | None:
     return next((s for s in _subjects.values() if s.model is model), None)
+
+
+# --- e-mail from a record: who it can go to, and the merge fields of templates -----------------
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Someone a record's e-mail can go to (the lead; a deal's contact)."""
+
+    label: str
+    address: str
+
+
+@dataclass(frozen=True)
+class EmailSubject:
+    """E-mail can be sent from records of `model`: `recipients(record)` offers the addresses
+    (query-free on a record loaded with its relations), `merge_values(record)` fills the merge
+    fields ({group: {field: value}}) of the groups it knows."""
+
+    model: type[models.Model]
+    recipients: Callable[[Any], list[Recipient]]
+    merge_values: Callable[[Any], dict[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class MergeGroup:
+    """Merge fields `{{ <name>.<field> }}` a template may use; `fields` maps field → label."""
+
+    name: str
+    fields: dict[str, str]
+    order: int
+
+
+_email_subjects: dict[type[models.Model], EmailSubject] = {}
+_merge_groups: dict[str, MergeGroup] = {}
+
+
+def register_email_subject(
+    *,
+    model: type[models.Model],
+    recipients: Callable[[Any], list[Recipient]],
+    merge_values: Callable[[Any], dict[str, dict[str, str]]],
+) -> None:
+    """E-mail can be sent from `model`'s records, which must be a registered subject (the
+    e-mail is logged as an activity on it)."""
+    if subject_for(model) is None:
+        raise ValueError(f"{model._meta.label} is not an activity subject: register it first")
+    _email_subjects[model] = EmailSubject(
+        model=model, recipients=recipients, merge_values=merge_values
+    )
+
+
+def email_subject_for(model: type[models.Model]) -> EmailSubject | None:
+    return _email_subjects.get(model)
+
+
+def register_merge_group(*, name: str, fields: dict[str, str], order: int) -> None:
+    """Merge fields templates may name: `{{ name.field }}` for each of `fields`."""
+    _merge_groups[name] = MergeGroup(name=name, fields=dict(fields), order=order)
+
+
+def merge_groups() -> list[MergeGroup]:
+    """Every group of merge fields, in `order` (the template page lists them)."""
+    return sorted(_merge_groups.values(), key=lambda group: (group.order, group.name))

@@ -3,33 +3,27 @@
 No Celery ETA/countdown: a reminder is a row state (`Activity.remind_at` due, `reminded_at`
 empty). The per-minute sweeper claims due rows with `FOR UPDATE SKIP LOCKED` and, in the same
 transaction, writes the in-app notification, a ReminderDelivery row (unique per activity and
-reminder time) and the `reminded_at` stamp. A worker killed mid-batch rolls the whole batch
-back; the next sweep picks it up again. A wiped broker loses nothing: beat's next tick finds
-the rows.
-
-E-mail is a second phase: deliveries with `emailed_at` empty are claimed (SKIP LOCKED), sent,
-and stamped in the same transaction. A crash between the SMTP hand-off and the commit can
-repeat an e-mail (at-least-once); the Message-ID is stable per delivery so mail systems can
-drop the duplicate. The in-app reminder never repeats.
+reminder time), the `reminded_at` stamp and, for owners who want notifications e-mailed at
+once, the e-mail (a crm.outbox row: the outbox retries it and keeps its Message-ID). A worker
+killed mid-batch rolls the whole batch back; the next sweep picks it up again. A wiped broker
+loses nothing: beat's next tick finds the rows. Owners on the daily digest get the reminder
+there; times are in the owner's time zone.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from activities.models import Activity, ReminderDelivery
-from crm.models import Notification
-
-logger = logging.getLogger(__name__)
+from crm import outbox
+from crm.models import Notification, User
 
 BATCH_SIZE = 200
-MAX_EMAIL_ATTEMPTS = 5
 
 
 def due_reminders(*, now: datetime) -> QuerySet[Activity]:
@@ -43,17 +37,50 @@ def due_reminders(*, now: datetime) -> QuerySet[Activity]:
     )
 
 
+def _due_text(task: Activity, owner: User) -> str:
+    """The due time in the owner's time zone, named: "2026-03-02 13:00 Europe/Berlin"."""
+    if task.due_at is None:
+        return "no due time"
+    zone = outbox.recipient_zone(owner)
+    return f"{timezone.localtime(task.due_at, zone):%Y-%m-%d %H:%M} {zone.key}"
+
+
+def _email_reminders(pairs: list[tuple[Activity, Notification]], *, now: datetime) -> int:
+    """Queue the reminder e-mails of these (task, notification) pairs as their owners chose,
+    in the caller's transaction (crm.outbox: one INSERT)."""
+    contexts = {
+        note.pk: {
+            "subject": f"Reminder: {task.subject}",
+            "task_subject": task.subject,
+            "due_at": task.due_at,
+            "link": f"{settings.SITE_URL}{task.subject_url}",
+        }
+        for task, note in pairs
+    }
+    owners = {task.owner_id: task.owner for task, _ in pairs}
+    return outbox.email_notifications(
+        [note for _, note in pairs],
+        users=owners,
+        template="email/reminder",
+        contexts=contexts,
+        now=now,
+    )
+
+
 @transaction.atomic
 def deliver_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> tuple[int, int]:
-    """Deliver up to `limit` due reminders in-app; returns (claimed, delivered).
+    """Deliver up to `limit` due reminders in-app (and queue their e-mails); returns
+    (claimed, delivered).
 
     Concurrency: rows are claimed FOR UPDATE SKIP LOCKED, so parallel sweepers split the work;
-    the notification, the delivery row and the `reminded_at` stamp commit together, and the
-    unique (activity, due_at) constraint makes a second delivery of one reminder impossible.
+    the notification, the delivery row, the e-mail and the `reminded_at` stamp commit
+    together, and the unique (activity, due_at) constraint makes a second delivery of one
+    reminder impossible.
     """
     tasks = list(
         due_reminders(now=now)
         .select_for_update(skip_locked=True, of=("self",))
+        .select_related("owner")
         .order_by("remind_at", "pk")[:limit]
     )
     if not tasks:
@@ -72,8 +99,10 @@ def deliver_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> tuple[in
         Notification(
             recipient_id=task.owner_id,
             verb="task_due",
-            message=f"Reminder: {task.subject} (due {task.due_at:%Y-%m-%d %H:%M} UTC)"[:300],
+            message=f"Reminder: {task.subject} (due {_due_text(task, task.owner)})"[:300],
             url=task.subject_url,
+            # Stamped now for owners e-mailed at once: their e-mail is queued below.
+            emailed_at=now if outbox.wants_each(task.owner) else None,
         )
         for task, _ in fresh
     )
@@ -84,77 +113,48 @@ def deliver_due_reminders(*, now: datetime, limit: int = BATCH_SIZE) -> tuple[in
             due_at=remind_at,
             sent_at=now,
             notification_id=notification.pk,
+            emailed_at=now,  # its e-mail (if the owner wants one) is queued just below
         )
         for (task, remind_at), notification in zip(fresh, notifications, strict=True)
+    )
+    _email_reminders(
+        [(task, note) for (task, _), note in zip(fresh, notifications, strict=True)], now=now
     )
     Activity.objects.filter(pk__in=[task.pk for task in tasks]).update(reminded_at=now)
     return len(tasks), len(fresh)
 
 
 @transaction.atomic
-def email_pending_reminders(
-    *, now: datetime, after: int = 0, limit: int = BATCH_SIZE
-) -> tuple[int, int]:
-    """E-mail delivered reminders not e-mailed yet, from pk `after` on; returns (last pk seen,
-    sent). SKIP LOCKED claim; the stamp commits with the send. A failure is counted and
-    retried by the next sweep, up to 5 attempts."""
+def queue_waiting_reminder_emails(*, now: datetime, limit: int = BATCH_SIZE) -> int:
+    """Deliveries from before the outbox whose e-mail never went out (`emailed_at` empty):
+    queue it now, once (SKIP LOCKED claim, stamped in the same transaction). Returns how many
+    deliveries were settled."""
     deliveries = list(
         ReminderDelivery.objects.select_for_update(skip_locked=True, of=("self",))
-        .filter(emailed_at__isnull=True, attempts__lt=MAX_EMAIL_ATTEMPTS, pk__gt=after)
-        .select_related("recipient", "activity")
+        .filter(emailed_at__isnull=True, notification__isnull=False)
+        .select_related("activity__owner", "notification")
         .order_by("pk")[:limit]
     )
-    if not deliveries:
-        return after, 0
-    sent, failed = [], []
-    for delivery in deliveries:
-        user = delivery.recipient
-        if not (user.email and user.email_notifications and user.is_active):
-            sent.append(delivery.pk)  # nothing to send: done
-            continue
-        task = delivery.activity
-        message = EmailMessage(
-            subject=f"[Plumb] Reminder: {task.subject}"[:150],
-            body=f"Due {task.due_at:%Y-%m-%d %H:%M} UTC.\n\n{settings.SITE_URL}{task.subject_url}",
-            to=[user.email],
-            headers={"Message-ID": f"<reminder-{delivery.pk}@plumb>"},
-        )
-        try:
-            message.send()
-        except Exception as error:  # any transport failure: count it, retry next sweep
-            logger.warning("reminder %s e-mail failed: %s", delivery.pk, error)
-            failed.append((delivery.pk, f"{type(error).__name__}: {error}"[:300]))
-            continue
-        sent.append(delivery.pk)
-    if sent:
-        ReminderDelivery.objects.filter(pk__in=sent).update(
-            emailed_at=now, attempts=F("attempts") + 1
-        )
-        Notification.objects.filter(
-            pk__in=ReminderDelivery.objects.filter(pk__in=sent).values("notification_id")
-        ).update(emailed_at=now)
-    for pk, reason in failed:  # failures are rare; one UPDATE each keeps its message
-        ReminderDelivery.objects.filter(pk=pk).update(attempts=F("attempts") + 1, last_error=reason)
-    return deliveries[-1].pk, len(sent)
+    pairs = [
+        (delivery.activity, delivery.notification)
+        for delivery in deliveries
+        if delivery.notification is not None and delivery.notification.emailed_at is None
+    ]
+    _email_reminders(pairs, now=now)
+    ReminderDelivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(emailed_at=now)
+    return len(deliveries)
 
 
 def send_due_reminders(
     *, now: datetime, limit: int = BATCH_SIZE, max_batches: int | None = None
 ) -> dict[str, int]:
-    """The per-minute sweep: deliver due reminders in batches (all, or `max_batches`), then
-    e-mail the delivered ones."""
-    delivered = emailed = batches = 0
+    """The per-minute sweep: deliver due reminders in batches (all, or `max_batches`), their
+    e-mails queued with them; then settle deliveries left from before the outbox."""
+    delivered = batches = 0
     while True:
         claimed, batch = deliver_due_reminders(now=now, limit=limit)
         delivered += batch
         batches += 1
         if claimed < limit or (max_batches is not None and batches >= max_batches):
             break
-    after = 0
-    for _ in range(batches if max_batches is not None else 10**9):
-        last, batch = email_pending_reminders(now=now, after=after, limit=limit)
-        emailed += batch
-        if last == after:
-            break
-        after = last
-    return {"delivered": delivered, "emailed": emailed}
+    return {"delivered": delivered, "settled": queue_waiting_reminder_emails(now=now, limit=limit)}

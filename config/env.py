@@ -36,14 +36,27 @@ def env_bool(name: str, *, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use true or false.")
 
 
-def env_int(name: str, *, default: int) -> int:
+def env_int(name: str, *, default: int, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or not raw.strip():
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a whole number.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} is too small: use {minimum} or more.")
+    return value
+
+
+def site_url(raw: str) -> str:
+    """SITE_URL, the base of links in e-mails; its host also names Plumb's Message-IDs."""
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"SITE_URL must be the address users open, e.g. https://crm.example.com, not {raw!r}."
+        )
+    return raw.rstrip("/")
 
 
 def env_list(name: str, default: str = "") -> list[str]:
@@ -100,8 +113,15 @@ def redis_url(url: str) -> str:
     return url
 
 
+_EMAIL_QUERY = {"tls"}
+
+
 def email_config(url: str, *, debug: bool) -> dict[str, object]:
-    """EMAIL_URL: smtp://user:pass@host:587?tls=true, smtps://…, console:// or file:///path."""
+    """EMAIL_URL: `smtp://user:pass@host:587` (STARTTLS; `?tls=false` for a plain local relay),
+    `smtps://user:pass@host:465` (implicit TLS), `console://` or `file:///path`.
+
+    Implicit TLS and STARTTLS are never both on: `smtps://…?tls=true` is refused, as are an
+    unknown scheme, an unknown option and a bad port, each with one line naming EMAIL_URL."""
     if not url:
         return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
     parts = urlsplit(url)
@@ -112,21 +132,50 @@ def email_config(url: str, *, debug: bool) -> dict[str, object]:
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": parts.path,
         }
+    shown = _without_password(url)
     if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
         raise ImproperlyConfigured(
-            f"EMAIL_URL must be smtp://user:pass@host:587, smtps://…, console:// or file:///path, not {url!r}."
+            "EMAIL_URL must be smtp://user:pass@host:587 (STARTTLS), smtps://…:465 (implicit "
+            f"TLS), console:// or file:///path, not {shown!r}."
         )
-    query = parse_qs(parts.query)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ImproperlyConfigured(f"EMAIL_URL has a bad port: {shown!r}.") from None
+    query = parse_qs(parts.query, keep_blank_values=True)
+    unknown = sorted(set(query) - _EMAIL_QUERY)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL has unknown option(s) {', '.join(unknown)}: only ?tls=true|false is read."
+        )
+    tls_raw = query.get("tls", [""])[-1].strip().lower()
+    if tls_raw and tls_raw not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"EMAIL_URL has tls={tls_raw!r}: use tls=true or tls=false.")
+    implicit = parts.scheme == "smtps"
+    if implicit and tls_raw in _TRUE:
+        raise ImproperlyConfigured(
+            "EMAIL_URL: smtps:// is implicit TLS already; STARTTLS (?tls=true) is for smtp://. "
+            "Use one of them, never both."
+        )
     return {
         "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "EMAIL_HOST": parts.hostname,
-        "EMAIL_PORT": parts.port or (465 if parts.scheme == "smtps" else 587),
+        "EMAIL_PORT": port or (465 if implicit else 587),
         "EMAIL_HOST_USER": unquote(parts.username or ""),
         "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
-        "EMAIL_USE_SSL": parts.scheme == "smtps",
-        "EMAIL_USE_TLS": query.get("tls", ["true" if parts.scheme == "smtp" else "false"])[0]
-        in _TRUE,
+        "EMAIL_USE_SSL": implicit,
+        # STARTTLS unless told otherwise (a relay on localhost may speak plain SMTP).
+        "EMAIL_USE_TLS": not implicit and tls_raw not in {"0", "false", "off"},
     }
+
+
+def _without_password(url: str) -> str:
+    """The URL as an error message may show it: the password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
 
 
 def secret_key(raw: str, *, debug: bool) -> str:

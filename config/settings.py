@@ -28,6 +28,7 @@ from config.env import (
     redis_url,
     secret_key,
     sentry_config,
+    site_url,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -181,6 +182,16 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Each entry expires before its next run so a backlog never piles up duplicate sweeps.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # --- crm ---
+    "sweep-outbox": {
+        "task": "crm.tasks.sweep_outbox_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "send-email-digests": {
+        "task": "crm.tasks.send_email_digests_task",
+        "schedule": crontab(minute="*/15"),
+        "options": {"expires": 840},
+    },
     "purge-old-job-runs": {
         "task": "crm.tasks.purge_old_job_runs_task",
         "schedule": crontab(minute=17, hour=3),
@@ -252,9 +263,20 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- E-mail -----------------------------------------------------------------------------
+# Every message goes through the outbox (crm.outbox): written with its cause, sent by workers.
 globals().update(email_config(env_str("EMAIL_URL"), debug=DEBUG))
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Plumb CRM <plumb@localhost>")
-SITE_URL = env_str("SITE_URL", "http://localhost:8000").rstrip("/")
+SITE_URL = site_url(env_str("SITE_URL", "http://localhost:8000"))
+# Seconds any one SMTP command may take (connect, each command, the message itself).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", default=10, minimum=1)
+# E-mails users send from the CRM: their own address as From when the relay allows it, else
+# DEFAULT_FROM_EMAIL's address with their name (their address is the Reply-To either way).
+EMAIL_FROM_USER = env_bool("EMAIL_FROM_USER", default=False)
+# Before the subject of every message Plumb writes itself (not those users send).
+EMAIL_SUBJECT_PREFIX = env_str("EMAIL_SUBJECT_PREFIX", "[Plumb]")
+# A claimed batch belongs to its sender this long; a sender killed mid-batch leaves its rows
+# to be claimed again (and resent with the same Message-ID) after it.
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", default=300, minimum=10)
 
 # --- Outbound webhooks (webhooks/, README "Webhooks") --------------------------------------
 # Targets on loopback, private, link-local or shared addresses are refused (the cloud metadata

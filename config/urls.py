@@ -27,6 +27,7 @@ urlpatterns = [
     path("pipeline/", include("pipeline.urls")),
     path("accounts/", include("accounts.urls")),
     path("contacts/", include("accounts.contact_urls")),
+    path("settings/email-templates/", include("activities.urls")),
     path("scoring/", include("scoring.urls")),
     path("", include("forecasting.urls")),
     path("", include("webhooks.urls")),  # Settings → Webhooks

@@ -54,7 +54,8 @@ class UserAdmin(BaseUserAdmin):
                     "max_open_leads",
                     "remind_before_minutes",
                     "time_zone",
-                    "email_notifications",
+                    "email_delivery",
+                    "digest_hour",
                 )
             },
         ),

@@ -7,18 +7,19 @@ from django.core.exceptions import ValidationError
 
 
 def bootstrap(form: forms.BaseForm, *, small: bool = True) -> None:
-    """Bootstrap's classes on every widget, small controls by default (templates stay plain
-    `{{ field }}`)."""
-    size = "-sm" if small else ""
+    """Bootstrap's classes on every widget, small controls by default, so templates stay
+    loops over plain `{{ field }}`. A class set on a widget already is kept."""
+    size = " form-select-sm" if small else ""
+    control = " form-control-sm" if small else ""
     for field in form.fields.values():
         widget = field.widget
         if isinstance(widget, forms.CheckboxInput):
             css = "form-check-input"
         elif isinstance(widget, forms.Select):
-            css = f"form-select form-select{size}" if small else "form-select"
+            css = f"form-select{size}"
         else:
-            css = f"form-control form-control{size}" if small else "form-control"
-        widget.attrs["class"] = css
+            css = f"form-control{control}"
+        widget.attrs.setdefault("class", css)
 
 
 def add_validation_error(form: forms.BaseForm, error: ValidationError) -> None:

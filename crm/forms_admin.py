@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from crm.forms import bootstrap
 from crm.models import Team, User
 from crm.services_users import time_zone_names
 
@@ -22,14 +23,7 @@ class _Bootstrap(forms.Form):
         field.queryset = queryset
 
     def _style(self) -> None:
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput):
-                widget.attrs.setdefault("class", "form-check-input")
-            elif isinstance(widget, forms.Select):
-                widget.attrs.setdefault("class", "form-select form-select-sm")
-            else:
-                widget.attrs.setdefault("class", "form-control form-control-sm")
+        bootstrap(self)
 
 
 class TeamChoiceField(forms.ModelChoiceField):
@@ -114,7 +108,16 @@ class ProfileForm(_Bootstrap):
     last_name = forms.CharField(max_length=150, required=False)
     email = forms.EmailField(required=False)
     time_zone = forms.ChoiceField(required=False)
-    email_notifications = forms.BooleanField(required=False, label="E-mail me notifications")
+    email_delivery = forms.ChoiceField(
+        choices=User.EmailDelivery.choices,
+        label="E-mail me notifications",
+        help_text="Invitations, password resets and sign-in alerts always come.",
+    )
+    digest_hour = forms.TypedChoiceField(
+        choices=[(hour, f"{hour:02d}:00") for hour in range(24)],
+        coerce=int,
+        label="Digest at (my time zone)",
+    )
     remind_before_minutes = forms.IntegerField(
         min_value=0, max_value=7 * 24 * 60, label="Remind me before tasks (minutes)"
     )

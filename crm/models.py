@@ -1,4 +1,5 @@
-"""Core models: users and the team tree, notifications, tokens, job runs, settings, the audit log.
+"""Core models: users and the team tree, notifications, tokens, job runs, settings, the audit log,
+and the outbox every e-mail leaves through.
 
 The visibility scope lives here (`scope_q`): every app's `visible_to(user)` is built from it.
 """
@@ -17,6 +18,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import OuterRef, Q
 from django.db.models.functions import Length, Substr
+from django.utils import timezone
+
+from crm import registry
 
 
 class TimeStampedModel(models.Model):
@@ -104,9 +108,21 @@ class User(AbstractUser):
     )
     is_available = models.BooleanField(default=True, help_text="Receives new leads.")
     max_open_leads = models.PositiveIntegerField(default=500, help_text="Routing capacity cap.")
+
+    class EmailDelivery(models.TextChoices):
+        IMMEDIATE = "immediate", "Each notification at once"
+        DIGEST = "digest", "One daily digest"
+        NONE = "none", "No notification e-mails"
+
     remind_before_minutes = models.PositiveIntegerField(default=15)
     time_zone = models.CharField(max_length=64, blank=True)
-    email_notifications = models.BooleanField(default=True)
+    # How notifications reach the user by e-mail; the digest goes out at `digest_hour` in
+    # their time zone. Invitations and password resets are not notifications: always sent.
+    email_delivery = models.CharField(
+        max_length=16, choices=EmailDelivery.choices, default=EmailDelivery.IMMEDIATE
+    )
+    digest_hour = models.PositiveSmallIntegerField(default=8, validators=[MaxValueValidator(23)])
+    last_digest_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["username"]
@@ -272,6 +288,11 @@ class JobRun(models.Model):
         return f"{self.job} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
 
 
+def new_install_id() -> str:
+    """64 random bits, hex: the install's part of every Message-ID."""
+    return secrets.token_hex(8)
+
+
 class OrgSettings(models.Model):
     """Install-wide settings (a singleton, pk=1): thresholds, SLAs, sweeps, fiscal calendar."""
 
@@ -293,6 +314,9 @@ class OrgSettings(models.Model):
         default=1, validators=[MinValueValidator(1), MaxValueValidator(12)]
     )
     currency = models.CharField(max_length=3, default="USD")
+    # Random, made once per database: Message-IDs carry it, so two installs (or this one after
+    # a reset, which starts its row ids again) never repeat one.
+    install_id = models.CharField(max_length=32, default=new_install_id, editable=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -356,3 +380,90 @@ class AuditLog(models.Model):
             else:
                 lines.append((field, str(change)))
         return lines
+
+
+class OutboxMessageQuerySet(models.QuerySet["OutboxMessage"]):
+    def visible_to(self, user: User) -> OutboxMessageQuerySet:
+        """Admins see every message (Settings → E-mail). Others see what a feature lets them
+        see: the e-mails sent from records in their scope (crm.registry outbox scopes)."""
+        if user.is_admin:
+            return self
+        q = Q(pk__in=[])
+        for scope in registry.outbox_scopes():
+            q |= scope(user)
+        return self.filter(q)
+
+    def due(self, now: Any) -> OutboxMessageQuerySet:
+        """Queued messages whose (next) try has come."""
+        return self.filter(status=OutboxMessage.Status.QUEUED, next_try_at__lte=now)
+
+
+class OutboxMessage(models.Model):
+    """One e-mail Plumb promised to send, written in the transaction of its cause.
+
+    The row is the promise; workers keep it (crm.outbox.send_due): they claim due rows with
+    SKIP LOCKED, send outside any lock and record the relay's answer. `message_id` is fixed
+    when the row is written, so a resend after a crash is recognisably the same message.
+    `envelope` narrows the recipients still owed it after the relay took some and deferred
+    others; `refused` keeps the addresses it refused for good, with its answer.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"  # refused for good (5xx): not retried
+        GIVEN_UP = "given_up", "Given up"  # deferred (4xx, no relay) for too long
+        CANCELLED = "cancelled", "Not sent"  # nothing to say any more (see `response`)
+
+    kind = models.CharField(max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The user the message is for, when it is for one.",
+    )
+    notification = models.ForeignKey(
+        Notification, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_email = models.CharField(max_length=998)
+    to = models.JSONField(default=list)
+    cc = models.JSONField(default=list, blank=True)
+    reply_to = models.JSONField(default=list, blank=True)
+    envelope = models.JSONField(null=True, blank=True)
+    subject = models.CharField(max_length=998)
+    text_body = models.TextField()
+    html_body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    # NULL only between the INSERT and the UPDATE that names it (it needs the row id): NULLs
+    # never collide under the unique constraint, empty strings would.
+    message_id = models.CharField(  # noqa: DJ001
+        max_length=255, unique=True, null=True, editable=False
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    next_try_at = models.DateTimeField(default=timezone.now)
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    failing_since = models.DateTimeField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    response = models.CharField(max_length=1000, blank=True, help_text="The relay's last answer.")
+    refused = models.JSONField(default=dict, blank=True)
+
+    objects = OutboxMessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(fields=["next_try_at"], name="outbox_due", condition=Q(status="queued")),
+            models.Index(fields=["status", "-created_at"], name="outbox_status_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} to {', '.join(self.to)}: {self.subject[:60]}"
+
+    @property
+    def has_failed(self) -> bool:
+        return self.status in (self.Status.FAILED, self.Status.GIVEN_UP)

@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
 
 if TYPE_CHECKING:
@@ -230,3 +231,19 @@ def register_credentials_follower(key: str, follow: CredentialsFollower) -> None
 
 def credentials_followers() -> list[CredentialsFollower]:
     return list(_credentials_followers.values())
+
+
+# --- the outbox: who may read which sent e-mails ----------------------------------------------
+
+OutboxScope = Callable[["User"], Q]
+_outbox_scopes: dict[str, OutboxScope] = {}
+
+
+def register_outbox_scope(key: str, scope: OutboxScope) -> None:
+    """Outbox rows a feature lets non-admins read: `scope(user)` is a Q over OutboxMessage
+    (e.g. the e-mails sent from records in the user's scope). Admins read every row."""
+    _outbox_scopes[key] = scope
+
+
+def outbox_scopes() -> list[OutboxScope]:
+    return list(_outbox_scopes.values())

@@ -1,4 +1,4 @@
-"""Core state changes: notifications, API tokens, the team tree, job runs."""
+"""Core state changes: notifications (and their e-mails), API tokens, the team tree, job runs."""
 
 from __future__ import annotations
 
@@ -7,16 +7,14 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Concat, Length, Replace, Substr
 from django.utils import timezone
 
-from crm import audit, selectors
+from crm import audit, outbox, selectors
 from crm.models import ApiToken, JobRun, Notification, Team, User
 
 logger = logging.getLogger(__name__)
@@ -32,16 +30,19 @@ def notify(
     actor: User | None = None,
     email: bool = True,
 ) -> list[Notification]:
-    """Create one in-app notification per distinct recipient (never the actor) in one INSERT;
-    e-mail goes out from a task after commit. A recipient who may not see `target` gets
-    nothing (see `notify_many`)."""
+    """Create one in-app notification per distinct recipient (never the actor) in one INSERT,
+    and, in the same transaction, the e-mails of those who want each notification at once
+    (crm.outbox): if the cause rolls back, neither exists. A recipient who may not see
+    `target` gets nothing (see `notify_many`)."""
     seen: set[int] = set()
     rows = []
     target_type = ContentType.objects.get_for_model(target) if target is not None else None
+    users: dict[int, User] = {}
     for user in recipients:
         if user is None or user.pk in seen or (actor is not None and user.pk == actor.pk):
             continue
         seen.add(user.pk)
+        users[user.pk] = user
         rows.append(
             Notification(
                 recipient=user,
@@ -53,36 +54,38 @@ def notify(
                 target_id=target.pk if target is not None else None,
             )
         )
-    created = Notification.objects.bulk_create(_in_scope(rows))
+    kept = _in_scope(rows, users)
+    now = timezone.now()
+    if email:
+        outbox.stamp_for_email(kept, users=users, now=now)
+    created = Notification.objects.bulk_create(kept)
     if email and created:
-        # Cycle: crm.tasks wraps this module's services.
-        from crm.tasks import email_notifications_task
-
-        ids = [n.pk for n in created if n.pk is not None]
-        if ids:
-            email_notifications_task.delay_on_commit(ids)
+        outbox.email_notifications(created, users=users, now=now)
     return created
 
 
 def notify_many(notifications: list[Notification]) -> list[Notification]:
-    """Bulk variant for sweeps: the caller builds the rows; one INSERT, one e-mail task.
+    """Bulk variant for sweeps: the caller builds the rows; one INSERT, and the e-mails of
+    those who want each at once written with them (one INSERT).
 
     A notification names its target (message, link, e-mail), so a row whose recipient may not
     see its target is dropped: escalating to a team's manager must not leak a deal to a rep
     or a marketer who was made that team's manager (only managers have team scope)."""
-    created = Notification.objects.bulk_create(_in_scope(notifications))
-    ids = [n.pk for n in created if n.pk is not None]
-    if ids:
-        # Cycle: crm.tasks wraps this module's services.
-        from crm.tasks import email_notifications_task
-
-        email_notifications_task.delay_on_commit(ids)
+    if not notifications:
+        return []
+    users = User.objects.in_bulk({n.recipient_id for n in notifications})
+    kept = _in_scope(notifications, users)
+    now = timezone.now()
+    outbox.stamp_for_email(kept, users=users, now=now)
+    created = Notification.objects.bulk_create(kept)
+    if created:
+        outbox.email_notifications(created, users=users, now=now)
     return created
 
 
-def _in_scope(notifications: list[Notification]) -> list[Notification]:
+def _in_scope(notifications: list[Notification], users: dict[int, User]) -> list[Notification]:
     """The rows to write: those whose recipient may see their target (selectors)."""
-    kept = selectors.notifications_in_scope(notifications)
+    kept = selectors.notifications_in_scope(notifications, users=users)
     if len(kept) < len(notifications):
         logger.info(
             "dropped %d notification(s) naming records outside the recipient's scope",
@@ -92,34 +95,17 @@ def _in_scope(notifications: list[Notification]) -> list[Notification]:
 
 
 @transaction.atomic
-def send_notification_emails(*, notification_ids: list[int], now: datetime) -> int:
-    """E-mail each notification once: the `emailed_at` claim commits with the send attempt."""
-    claimed = list(
-        Notification.objects.select_for_update(skip_locked=True)
-        .filter(
-            pk__in=notification_ids,
-            emailed_at__isnull=True,
-            recipient__email_notifications=True,
-            recipient__is_active=True,
+def email_waiting_notifications(*, notification_ids: list[int], now: datetime) -> int:
+    """E-mail the given notifications not e-mailed yet, as their recipients chose: the work
+    of the task the code before the outbox queued (its messages may still be in the broker
+    during an upgrade). Claimed with SKIP LOCKED; their scope is checked again."""
+    waiting = list(
+        Notification.objects.select_for_update(skip_locked=True).filter(
+            pk__in=notification_ids, emailed_at__isnull=True
         )
-        .exclude(recipient__email="")
-        .select_related("recipient")
     )
-    # Checked again at sending: the record may have changed hands since the row was written.
-    # A row whose target the recipient may no longer see is claimed but not sent.
-    in_scope = {n.pk for n in selectors.notifications_in_scope(claimed)}
-    for notification in claimed:
-        if notification.pk not in in_scope:
-            continue
-        link = f"\n\n{settings.SITE_URL}{notification.url}" if notification.url else ""
-        send_mail(
-            subject=f"[Plumb] {notification.message[:120]}",
-            message=f"{notification.message}{link}",
-            from_email=None,
-            recipient_list=[notification.recipient.email],
-        )
-    Notification.objects.filter(pk__in=[n.pk for n in claimed]).update(emailed_at=now)
-    return len(in_scope)
+    kept = selectors.notifications_in_scope(waiting)
+    return outbox.email_notifications(kept, now=now)
 
 
 def mark_notifications_read(*, user: User, ids: list[int] | None = None) -> int:

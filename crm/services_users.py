@@ -20,7 +20,6 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Q, QuerySet
 from django.urls import reverse
@@ -28,7 +27,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from crm import audit, registry
+from crm import audit, outbox, registry
 from crm.models import ApiToken, Notification, Team, User
 from crm.permissions import is_admin, require
 from crm.services import move_team, notify_many
@@ -47,7 +46,8 @@ PROFILE_FIELDS = (
     "last_name",
     "email",
     "time_zone",
-    "email_notifications",
+    "email_delivery",
+    "digest_hour",
     "remind_before_minutes",
 )
 
@@ -144,6 +144,7 @@ def create_user(
     else:
         if not user.email:
             raise ValidationError({"email": "An invited user needs an e-mail address."})
+        user.email = outbox.clean_address(user.email, field_name="email")
         user.set_unusable_password()
     try:
         with transaction.atomic():
@@ -152,14 +153,20 @@ def create_user(
         raise ValidationError({"username": "That username is taken."}) from error
     invite_url = ""
     if not password:
+        # The invitation is an outbox row of this transaction: no user, no mail.
         invite_url = f"{settings.SITE_URL}{invite_path(user)}"
-        message = (
-            f"{by} invited you to Plumb CRM as {user.get_role_display()}.\n\n"
-            f"Your username is {user.username}. Choose your password here (the link works once "
-            f"and expires in {settings.PASSWORD_RESET_TIMEOUT // 86400} days):\n{invite_url}"
-        )
-        transaction.on_commit(
-            lambda: send_mail("You are invited to Plumb CRM", message, None, [user.email])
+        outbox.enqueue_template(
+            kind="invitation",
+            template="email/invitation",
+            subject="You are invited to Plumb CRM",
+            context={
+                "inviter": str(by),
+                "role": user.get_role_display(),
+                "username": user.username,
+                "invite_url": invite_url,
+                "days": settings.PASSWORD_RESET_TIMEOUT // 86400,
+            },
+            to_user=user,
         )
     audit.record(
         actor=by,
@@ -460,7 +467,8 @@ def move_team_within(*, by: User, team: Team, new_parent: Team | None) -> Team:
 
 @transaction.atomic
 def update_profile(*, user: User, **changes: object) -> User:
-    """A user edits their own name, e-mail, time zone, notification e-mails and reminder lead."""
+    """A user edits their own name, e-mail, time zone, how notifications reach them by e-mail
+    (each at once, a daily digest at their hour, none) and reminder lead."""
     unknown = set(changes) - set(PROFILE_FIELDS)
     if unknown:
         raise ValidationError({"__all__": f"Cannot change {', '.join(sorted(unknown))} here."})

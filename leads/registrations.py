@@ -3,7 +3,8 @@
 - the core (crm.registry): leads are records with a page and a History tab; a departing
   rep's open leads are handed over; the dashboard shows "My new leads"; the demo seeds;
 - activities: activities are logged on leads (Activity.lead), and logging one runs the
-  rotting and speed-to-lead clocks;
+  rotting and speed-to-lead clocks; e-mail is sent from a lead (to its address, with the
+  `{{ lead.… }}` merge fields);
 - accounts: a lead reaches its account (Lead.account), so whoever sees the lead sees it;
 - scoring: the leads scoring's own passes (rescore, decay, events) find over the MQL
   threshold, and the unknown leads events ask for, come back to leads.services, which owns
@@ -68,6 +69,35 @@ def lead_activity_logged(activity: Activity, now: datetime) -> None:
         )
 
 
+LEAD_MERGE_FIELDS = {
+    "first_name": "First name",
+    "last_name": "Last name",
+    "full_name": "Full name",
+    "email": "E-mail address",
+    "company": "Company",
+    "title": "Job title",
+}
+
+
+def lead_merge_values(lead: Lead) -> dict[str, str]:
+    """The `{{ lead.… }}` merge fields of one lead (query-free)."""
+    return {
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "full_name": lead.full_name,
+        "email": lead.email,
+        "company": lead.company,
+        "title": lead.title,
+    }
+
+
+def lead_recipients(lead: Lead) -> list[activities_registry.Recipient]:
+    """Writing from a lead: to the lead."""
+    if not lead.email:
+        return []
+    return [activities_registry.Recipient(label=str(lead), address=lead.email)]
+
+
 def new_leads(*, user: User, now: datetime, limit: int) -> list[Lead]:
     """The dashboard's "My new leads": the user's MQL and SRL leads, newest assignment first
     (one query)."""
@@ -108,6 +138,12 @@ def register() -> None:
     )
     activities_registry.register_subject(
         field="lead", model=Lead, order=10, on_logged=lead_activity_logged
+    )
+    activities_registry.register_merge_group(name="lead", fields=LEAD_MERGE_FIELDS, order=10)
+    activities_registry.register_email_subject(
+        model=Lead,
+        recipients=lead_recipients,
+        merge_values=lambda lead: {"lead": lead_merge_values(lead)},
     )
     accounts_registry.register_reach(model=Lead, field="account")
     webhooks_registry.register_record(

@@ -123,15 +123,20 @@ def lead_timeline(*, lead: Lead, limit: int = 100) -> list[TimelineEntry]:
     ]
     for activity in activity_timeline(subject=lead, limit=limit):
         title = f"{activity.get_kind_display()}: {activity.subject}"
+        detail = activity.body
         if activity.kind == Activity.Kind.TASK:
             state = "done" if activity.done_at else f"due {activity.due_at:%Y-%m-%d %H:%M}"
             title = f"{title} ({state})"
+        if (email := activity.sent_email) is not None:  # sent from Plumb: to whom, delivered?
+            state = email.outbox.get_status_display() if email.outbox else ""
+            title = f"{title} ({state.lower() or email.get_direction_display().lower()})"
+            detail = f"To {', '.join(email.to)} — {activity.body}"
         entries.append(
             TimelineEntry(
                 at=activity.created_at,
                 kind="activity",
                 title=title,
-                detail=activity.body,
+                detail=detail,
                 by=str(activity.owner),
             )
         )

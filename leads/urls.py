@@ -20,6 +20,7 @@ urlpatterns = [
     path("<int:pk>/convert/", views.convert, name="convert"),
     path("<int:pk>/bant/", views.record_bant, name="bant"),
     path("<int:pk>/activities/", views.add_activity, name="add_activity"),
+    path("<int:pk>/email/", views.compose_email, name="email"),
     path("<int:pk>/edit/", views.edit_lead, name="edit"),
     path("<int:pk>/assign/", views.assign, name="assign"),
 ]

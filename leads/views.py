@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from activities import compose
 from activities.services import create_activity
 from crm.csv_export import csv_response
 from crm.forms import add_validation_error
@@ -172,6 +173,9 @@ def _detail_context(request: AuthenticatedHttpRequest, lead: Lead, **forms_: Any
         "edit_form": forms_.get("edit_form") or forms.LeadEditForm(initial=edit_initial),
         "assign_form": forms_.get("assign_form")
         or forms.AssignForm(user=request.user, initial={"owner": lead.owner_id}),
+        "compose": compose.compose_context(
+            request=request, record=lead, action=reverse("leads:email", args=[lead.pk])
+        ),
     }
 
 
@@ -254,6 +258,18 @@ def add_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
         return _rerender(request, lead, activity_form=form)
     messages.success(request, "Activity added.")
     return redirect("leads:detail", pk=lead.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def compose_email(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Send an e-mail to the lead (activities.compose: the card, templates, the service)."""
+    lead = _lead_or_404(request, pk)
+    return compose.compose_email(
+        request,
+        record=lead,
+        action=reverse("leads:email", args=[pk]),
+        back=reverse("leads:detail", args=[pk]),
+    )
 
 
 @require_POST

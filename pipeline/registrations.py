@@ -3,7 +3,8 @@
 - the core (crm.registry): deals are records with a page and a History tab; a departing
   rep's open deals are handed over; the dashboard shows "My stale deals"; the demo seeds;
 - activities: activities are logged on deals (Activity.opportunity), and logging one
-  refreshes the deal's rotting clock;
+  refreshes the deal's rotting clock; e-mail is sent from a deal (to its people: the lead it
+  came from and its contacts, with the `{{ deal.… }}` and `{{ lead.… }}` merge fields);
 - accounts: a deal reaches its account (Opportunity.account);
 - webhooks: a deal is the `object` of opportunity.* events (the API's deal, with its lead,
   won/lost details), received only while the subscription's acting user may see it.
@@ -15,10 +16,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import Case, F, Max, Q, QuerySet, Value, When
 from rest_framework import serializers
 
 from accounts import registry as accounts_registry
+from accounts.models import ContactEmail
 from activities import registry as activities_registry
 from activities.models import Activity
 from crm import audit, registry
@@ -60,6 +62,70 @@ def deal_activity_logged(activity: Activity, now: datetime) -> None:
     if activity.opportunity_id is None:
         return
     Opportunity.objects.filter(pk=activity.opportunity_id).update(last_activity_at=now)
+
+
+DEAL_MERGE_FIELDS = {
+    "name": "Deal name",
+    "account": "Account name",
+    "amount": "Amount",
+    "expected_close_date": "Expected close date (YYYY-MM-DD)",
+    "next_step": "Next step",
+}
+
+
+def deal_merge_values(deal: Opportunity) -> dict[str, dict[str, str]]:
+    """The `{{ deal.… }}` merge fields (query-free on a deal loaded with its account:
+    selectors.opportunity_for). The lead's own fields come from the lead's registration."""
+    return {
+        "deal": {
+            "name": deal.name,
+            "account": deal.account.name if deal.account else "",
+            "amount": f"{deal.amount:,.2f}" if deal.amount is not None else "",
+            "expected_close_date": str(deal.expected_close_date or ""),
+            "next_step": deal.next_step,
+        }
+    }
+
+
+def deal_recipients(deal: Opportunity) -> list[activities_registry.Recipient]:
+    """Writing from a deal: to its people where known — its buying committee (primary first),
+    the other contacts at its account, then the lead it came from. Contacts marked
+    do-not-contact or unsubscribed are not offered. One query for the contacts."""
+    people = Q(contact__deal_roles__opportunity=deal)
+    if deal.account_id is not None:  # `account_id=None` would match every account-less contact
+        people |= Q(contact__account_id=deal.account_id)
+    contacts = (
+        ContactEmail.objects.filter(people, is_primary=True)
+        .filter(contact__do_not_contact=False, contact__unsubscribed=False)
+        .annotate(
+            on_deal=Max(
+                Case(
+                    When(contact__deal_roles__opportunity=deal, then=Value(1)),
+                    default=Value(0),
+                )
+            ),
+            primary_on_deal=Max(
+                Case(
+                    When(
+                        contact__deal_roles__opportunity=deal,
+                        contact__deal_roles__is_primary=True,
+                        then=Value(1),
+                    ),
+                    default=Value(0),
+                )
+            ),
+        )
+        .select_related("contact")
+        .order_by("-primary_on_deal", "-on_deal", "contact__last_name", "contact__first_name")
+    )
+    recipients = [
+        activities_registry.Recipient(label=str(row.contact), address=row.email) for row in contacts
+    ]
+    lead = deal.lead
+    known = {recipient.address for recipient in recipients}
+    if lead is not None and lead.email and lead.email.lower() not in known:
+        recipients.append(activities_registry.Recipient(label=str(lead), address=lead.email))
+    return recipients
 
 
 def stale_deals(*, user: User, now: datetime, limit: int) -> list[Opportunity]:
@@ -126,6 +192,10 @@ def register() -> None:
     registry.register_demo_seeder(registry.DemoSeeder(label="pipeline", order=30, run=seed.run))
     activities_registry.register_subject(
         field="opportunity", model=Opportunity, order=20, on_logged=deal_activity_logged
+    )
+    activities_registry.register_merge_group(name="deal", fields=DEAL_MERGE_FIELDS, order=20)
+    activities_registry.register_email_subject(
+        model=Opportunity, recipients=deal_recipients, merge_values=deal_merge_values
     )
     accounts_registry.register_reach(model=Opportunity, field="account")
     webhooks_registry.register_record(

@@ -21,6 +21,7 @@ urlpatterns = [
         views.opportunity_activity,
         name="opportunity_activity",
     ),
+    path("opportunities/<int:pk>/email/", views.opportunity_email, name="opportunity_email"),
     path("opportunities/<int:pk>/tasks/<int:task_id>/done/", views.task_done, name="task_done"),
     path(
         "opportunities/<int:pk>/contact-roles/",

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from activities import compose
 from activities import services as activity_services
 from activities.models import Activity
 from crm.forms import add_validation_error
@@ -273,11 +274,40 @@ def opportunity_new(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def opportunity_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     opportunity = get_object_or_404(selectors.opportunity_for(user=request.user), pk=pk)
+    return _deal_page(request, opportunity, ActivityForm())
+
+
+def _deal_page(
+    request: AuthenticatedHttpRequest,
+    opportunity: Opportunity,
+    activity_form: ActivityForm,
+    *,
+    status: int = 200,
+) -> HttpResponse:
     detail = selectors.opportunity_detail(user=request.user, opportunity=opportunity)
-    return render(
+    email = compose.compose_context(
+        request=request,
+        record=opportunity,
+        action=reverse("pipeline:opportunity_email", args=[opportunity.pk]),
+    )
+    context = {
+        "detail": detail,
+        "deal": opportunity,
+        "activity_form": activity_form,
+        "compose": email,
+    }
+    return render(request, "pipeline/opportunity_detail.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+def opportunity_email(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Send an e-mail from a deal to its people (activities.compose)."""
+    opportunity = get_object_or_404(selectors.opportunity_for(user=request.user), pk=pk)
+    return compose.compose_email(
         request,
-        "pipeline/opportunity_detail.html",
-        {"detail": detail, "deal": opportunity, "activity_form": ActivityForm()},
+        record=opportunity,
+        action=reverse("pipeline:opportunity_email", args=[pk]),
+        back=reverse("pipeline:opportunity", args=[pk]),
     )
 
 
@@ -334,13 +364,7 @@ def opportunity_activity(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
         else:
             messages.success(request, "Logged.")
             return redirect("pipeline:opportunity", pk=pk)
-    detail = selectors.opportunity_detail(user=request.user, opportunity=opportunity)
-    return render(
-        request,
-        "pipeline/opportunity_detail.html",
-        {"detail": detail, "deal": opportunity, "activity_form": form},
-        status=422,
-    )
+    return _deal_page(request, opportunity, form, status=422)
 
 
 @require_POST

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.utils import timezone
 
+from crm.forms import bootstrap
 from scoring.engine import FIELD_CHOICES
 from scoring.models import Category, EventType, Operator
 
@@ -35,7 +36,7 @@ class RuleForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _bootstrap(self)
+        bootstrap(self)
         self.fields["field"].widget.attrs.update(
             list="scoring-fields", placeholder="industry or attributes.plan"
         )
@@ -77,7 +78,7 @@ class ScoringSettingsForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _bootstrap(self)
+        bootstrap(self)
 
 
 class BacktestForm(forms.Form):
@@ -94,14 +95,3 @@ class BacktestForm(forms.Form):
         if data.get("start") and data.get("end") and data["start"] > data["end"]:
             raise forms.ValidationError("The period must start before it ends.")
         return data
-
-
-def _bootstrap(form: forms.Form) -> None:
-    for bound in form.fields.values():
-        widget = bound.widget
-        if isinstance(widget, forms.CheckboxInput):
-            widget.attrs.setdefault("class", "form-check-input")
-        elif isinstance(widget, forms.Select):
-            widget.attrs.setdefault("class", "form-select form-select-sm")
-        else:
-            widget.attrs.setdefault("class", "form-control form-control-sm")

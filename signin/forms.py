@@ -19,22 +19,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 
+from crm.forms import bootstrap
 from crm.models import Team, User
 from signin import mail, policy, two_factor
 from signin.models import SecurityPolicy
 
 SSO_ONLY = "Your organisation signs in with single sign-on only: use the button below."
-
-
-def _style(form: forms.BaseForm) -> None:
-    for field in form.fields.values():
-        widget = field.widget
-        if isinstance(widget, forms.CheckboxInput):
-            widget.attrs.setdefault("class", "form-check-input")
-        elif isinstance(widget, forms.Select):
-            widget.attrs.setdefault("class", "form-select form-select-sm")
-        else:
-            widget.attrs.setdefault("class", "form-control form-control-sm")
 
 
 class LoginForm(AuthenticationForm):
@@ -173,7 +163,7 @@ class PolicyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["break_glass_user"].queryset = admins  # type: ignore[attr-defined]
         self.fields["jit_team"].queryset = teams  # type: ignore[attr-defined]
-        _style(self)
+        bootstrap(self)
 
     def clean_jit_domains(self) -> str:
         text = self.cleaned_data["jit_domains"]
@@ -215,7 +205,7 @@ class ProviderForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _style(self)
+        bootstrap(self)
 
     def clean_provider_id(self) -> str:
         value = self.cleaned_data["provider_id"].strip().lower()
@@ -254,10 +244,11 @@ class ResetRequestForm(PasswordResetForm):
         html_email_template_name: str | None = None,
     ) -> None:
         subject = "".join(render_to_string(subject_template_name, context).splitlines())
-        mail.send(
+        mail.send_template(
             kind="signin.password_reset",
             to=to_email,
+            template=email_template_name.removesuffix(".txt"),
             subject=subject,
-            text=render_to_string(email_template_name, context),
+            context=context,
             recipient=context.get("user"),
         )

@@ -25,10 +25,9 @@ from allauth.mfa.totp.internal.auth import format_hotp_value, generate_totp_secr
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
 from django.utils import timezone
 
-from crm import audit
+from crm import audit, outbox
 from crm.models import User
 from signin import crypto, mail, sessions
 from signin.models import RecoveryCode, recovery_code_digest
@@ -235,13 +234,14 @@ def reset(*, by: User, user: User) -> bool:
         return False
     sessions.end_other_sessions(user=user, keep=None, by=by, reason="two-factor reset")
     audit.record(actor=by, action="user.2fa_reset", target=user, changes={})
-    if user.email:
+    if outbox.mailable(user):  # an unusable address must not undo the reset
         context = {"user": user, "by": by, "site_url": settings.SITE_URL}
-        mail.send(
+        mail.send_template(
             kind="signin.two_factor_reset",
             to=user.email,
+            template="email/two_factor_reset",
             subject="Your Plumb CRM two-factor sign-in was reset",
-            text=render_to_string("signin/email/two_factor_reset.txt", context),
+            context=context,
             recipient=user,
         )
     return True

@@ -118,8 +118,8 @@ class PasswordResetView(auth_views.PasswordResetView):
     template_name = "signin/password_reset.html"
     form_class = ResetRequestForm
     token_generator = reset_token_generator
-    subject_template_name = "signin/email/password_reset_subject.txt"
-    email_template_name = "signin/email/password_reset.txt"
+    subject_template_name = "email/password_reset_subject.txt"
+    email_template_name = "email/password_reset.txt"  # and .html: crm.outbox renders both
     success_url = reverse_lazy("signin:password_reset_sent")
 
     def form_valid(self, form: Any) -> HttpResponse:

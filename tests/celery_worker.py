@@ -1,10 +1,10 @@
-"""A real Celery worker for the tests that prove what survives a SIGKILL (reminders,
-webhooks): started on the test database and Redis, on a queue of its own, in its own
-process group so a test can kill it with its pool."""
+"""A real Celery worker for the tests that need one: its own process group on its own queue,
+on the test database, stopped (SIGKILL) by the test."""
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -16,48 +16,76 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def database_url() -> str:
-    """The test database, as the worker's DATABASE_URL."""
+def test_database_url() -> str:
+    """The test database, as a DATABASE_URL a worker process can use."""
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(
-    queue: str, *, concurrency: int = 3, env: dict[str, str] | None = None
-) -> subprocess.Popen:
+def start_worker(queue: str, *, concurrency: int = 3, **env: str) -> subprocess.Popen[bytes]:
+    """`celery worker -Q queue` on the test database (extra settings in `env`)."""
     environment = {
         **os.environ,
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": test_database_url(),
         "DEBUG": "true",
         "EMAIL_URL": "console://",
         "LOG_LEVEL": "WARNING",
-        **(env or {}),
+        **env,
     }
-    command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue]
-    command += ["-c", str(concurrency), "-P", "prefork", "-l", "warning", "--without-heartbeat"]
-    command += ["--without-mingle", "--without-gossip", "-n", f"{queue}@%h"]
     return subprocess.Popen(
-        command,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            queue,
+            "-c",
+            str(concurrency),
+            "-P",
+            "prefork",
+            "-l",
+            "warning",
+            "--without-heartbeat",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"{queue}@%h",
+        ],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: a test can kill it with its pool
+        start_new_session=True,  # its own process group: we can kill it with its pool
     )
 
 
-def pool_pids(worker: subprocess.Popen) -> list[int]:
+def pool_pids(worker: subprocess.Popen[bytes]) -> list[int]:
     out = subprocess.run(
         ["ps", "-o", "pid=", "--ppid", str(worker.pid)], capture_output=True, text=True, check=False
     ).stdout
     return [int(pid) for pid in out.split()]
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+def kill(worker: subprocess.Popen[bytes] | None) -> None:
+    """SIGKILL the worker and its pool (the whole process group), if still running."""
+    if worker is not None and worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, every: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return True
-        time.sleep(0.05)
-    return False
+        time.sleep(every)
+    return predicate()
+
+
+def delete_queue(app: object, queue: str) -> None:
+    with app.connection_for_write() as broker:  # type: ignore[attr-defined]
+        broker.default_channel.queue_delete(queue)

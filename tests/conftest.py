@@ -11,6 +11,7 @@ from django.db import connection
 from config.celery import app as celery_app
 from tests.factories import TeamFactory, UserFactory
 from tests.lead_stage_guard import guard as lead_stage_guard
+from tests.smtp_sink import SmtpSink
 
 # The test OpenID Connect provider (oidc_server, oidc): sign-in and browser tests use it.
 pytest_plugins = ["tests.oidc_provider.fixtures"]
@@ -95,3 +96,12 @@ def admin_user(org):
 @pytest.fixture
 def is_postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A real SMTP server on loopback that Django sends to (EMAIL_TIMEOUT 2 s)."""
+    sink = SmtpSink().start()
+    sink.configure(settings, timeout=2)
+    yield sink
+    sink.stop()

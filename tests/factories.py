@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Account, Contact, ContactEmail
 from activities.models import Activity
-from crm.models import ApiToken, Notification, Team, User
+from crm.models import ApiToken, Notification, OutboxMessage, Team, User
 from leads.models import Lead
 from pipeline.models import ContactRole, Opportunity, Pipeline, Stage
 
@@ -158,6 +158,20 @@ class NotificationFactory(factory.django.DjangoModelFactory):
     message = factory.Sequence(lambda n: f"Message {n}")
 
 
+class OutboxMessageFactory(factory.django.DjangoModelFactory):
+    """A message in the outbox (queued unless told); write real ones with crm.outbox."""
+
+    class Meta:
+        model = OutboxMessage
+
+    kind = "test"
+    from_email = "Plumb CRM <plumb@localhost>"
+    to = factory.Sequence(lambda n: [f"someone{n}@example.com"])
+    subject = factory.Sequence(lambda n: f"Subject {n}")
+    text_body = "Hello"
+    message_id = factory.Sequence(lambda n: f"<plumb.test{n}.factory@localhost>")
+
+
 def make_token(user: User, scopes: list[str]) -> str:
     """Create an API token and return its text (what a client sends)."""
     from crm.services import create_api_token
@@ -175,6 +189,7 @@ __all__ = [
     "LeadFactory",
     "NotificationFactory",
     "OpportunityFactory",
+    "OutboxMessageFactory",
     "PipelineFactory",
     "StageFactory",
     "TeamFactory",

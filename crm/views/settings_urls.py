@@ -1,10 +1,12 @@
-"""Settings pages that live in crm (tokens, users, teams, profile, audit). Apps add their own."""
+"""Settings pages that live in crm (tokens, e-mail, users, teams, profile, audit). Apps add
+their own."""
 
 from __future__ import annotations
 
 from django.urls import path
 
 from crm.views import admin as views_admin
+from crm.views import email as views_email
 from crm.views import tokens as views_tokens
 
 app_name = "settings"
@@ -12,6 +14,9 @@ app_name = "settings"
 urlpatterns = [
     path("settings/tokens/", views_tokens.token_list, name="tokens"),
     path("settings/tokens/<int:pk>/revoke/", views_tokens.revoke_token, name="revoke_token"),
+    # E-mail that did not go out (admins): the relay's reasons, Resend
+    path("settings/email/", views_email.email_failures, name="email"),
+    path("settings/email/<int:pk>/resend/", views_email.resend_email, name="resend_email"),
     # Users and teams (admins; managers within their subtree)
     path("settings/users/", views_admin.user_list, name="users"),
     path("settings/users/new/", views_admin.user_create, name="user_new"),

@@ -14,7 +14,8 @@ from activities.models import Activity, ReminderDelivery
 from activities.reminders import deliver_due_reminders, send_due_reminders
 from activities.services import create_activity
 from activities.tasks import send_due_reminders_task
-from crm.models import JobRun, Notification
+from crm.models import JobRun, Notification, OutboxMessage
+from crm.outbox import send_due
 from tests.factories import LeadFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,30 +36,56 @@ def make_task(owner, *, due_in_minutes: int):
 @time_machine.travel(NOON, tick=False)
 def test_reminder_goes_out_remind_before_minutes_ahead_in_app_and_by_email(rep):
     rep.remind_before_minutes = 15
+    rep.time_zone = "Europe/Berlin"
     rep.save()
     task = make_task(rep, due_in_minutes=30)
-    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "emailed": 0}
+    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "settled": 0}
     with time_machine.travel(NOON + timedelta(minutes=15), tick=False):
         counts = send_due_reminders(now=timezone.now())
-    assert counts == {"delivered": 1, "emailed": 1}
+        sent = send_due(now=timezone.now())
+    assert counts == {"delivered": 1, "settled": 0}
+    assert sent.sent == 1
     note = Notification.objects.get(recipient=rep)
     assert (note.verb, note.url) == ("task_due", f"/leads/{task.lead_id}/")
-    assert "Call back" in note.message
-    assert [m.to for m in mail.outbox] == [[rep.email]]
-    assert mail.outbox[0].extra_headers["Message-ID"].startswith("<reminder-")
+    # the owner's time: 12:30 UTC is 13:30 in Berlin, named
+    assert note.message == "Reminder: Call back (due 2026-03-02 13:30 Europe/Berlin)"
+    (message,) = mail.outbox
+    assert message.to == [rep.email]
+    assert message.subject == "[Plumb] Reminder: Call back"
+    assert "Due 2026-03-02 13:30 (Europe/Berlin)" in message.body
+    row = OutboxMessage.objects.get()
+    assert (row.kind, row.recipient, row.notification) == ("notification.task_due", rep, note)
+    assert message.extra_headers["Message-ID"] == row.message_id
+    assert row.message_id.startswith(f"<plumb.{row.pk}.")
     delivery = ReminderDelivery.objects.get()
-    assert (delivery.activity, delivery.attempts) == (task, 1)
+    assert delivery.activity == task
     assert delivery.emailed_at is not None
-    assert Notification.objects.get().emailed_at is not None
+    assert note.emailed_at is not None
 
 
 @time_machine.travel(NOON, tick=False)
 def test_a_second_sweep_sends_nothing_again(rep):
     make_task(rep, due_in_minutes=5)
     send_due_reminders(now=timezone.now())
-    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "emailed": 0}
+    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "settled": 0}
+    send_due(now=timezone.now())
     assert Notification.objects.count() == 1
+    assert OutboxMessage.objects.count() == 1
     assert len(mail.outbox) == 1
+
+
+@time_machine.travel(NOON, tick=False)
+def test_owners_on_the_digest_or_without_email_get_no_reminder_email_at_once(rep, other_rep):
+    rep.email_delivery = "digest"
+    rep.save()
+    other_rep.email_delivery = "none"
+    other_rep.save()
+    make_task(rep, due_in_minutes=5)
+    make_task(other_rep, due_in_minutes=5)
+    assert send_due_reminders(now=timezone.now()) == {"delivered": 2, "settled": 0}
+    assert OutboxMessage.objects.exists() is False
+    # the digest picks rep's up later; nobody's is marked e-mailed yet
+    assert Notification.objects.filter(emailed_at__isnull=True).count() == 2
 
 
 @time_machine.travel(NOON, tick=False)
@@ -83,20 +110,38 @@ def test_clearing_reminded_at_cannot_cause_a_second_delivery(rep):
 
 
 @time_machine.travel(NOON, tick=False)
-def test_failed_email_is_counted_and_retried(rep, settings, monkeypatch):
+def test_a_relay_failure_leaves_the_reminder_email_queued_and_it_goes_out_later(rep, monkeypatch):
     make_task(rep, due_in_minutes=5)
 
-    def broken(self, *args, **kwargs):
+    def broken(self, messages):
         raise ConnectionRefusedError("smtp down")
 
-    monkeypatch.setattr("django.core.mail.EmailMessage.send", broken)
-    assert send_due_reminders(now=timezone.now()) == {"delivered": 1, "emailed": 0}
-    delivery = ReminderDelivery.objects.get()
-    assert (delivery.attempts, delivery.emailed_at) == (1, None)
-    assert "smtp down" in delivery.last_error
+    monkeypatch.setattr("django.core.mail.backends.locmem.EmailBackend.send_messages", broken)
+    assert send_due_reminders(now=timezone.now()) == {"delivered": 1, "settled": 0}
+    assert send_due(now=timezone.now()).retried == 1
+    row = OutboxMessage.objects.get()
+    assert (row.status, row.attempts) == ("queued", 1)
+    assert "smtp down" in row.response
     monkeypatch.undo()
-    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "emailed": 1}
+    with time_machine.travel(NOON + timedelta(minutes=2), tick=False):
+        assert send_due(now=timezone.now()).sent == 1
+    assert len(mail.outbox) == 1
     assert Notification.objects.count() == 1
+    assert ReminderDelivery.objects.count() == 1
+
+
+@time_machine.travel(NOON, tick=False)
+def test_a_delivery_left_unmailed_from_before_the_outbox_is_emailed_once(rep):
+    task = make_task(rep, due_in_minutes=5)
+    note = Notification.objects.create(recipient=rep, verb="task_due", message="Reminder: x")
+    ReminderDelivery.objects.create(
+        activity=task, recipient=rep, due_at=task.remind_at, sent_at=NOON, notification=note
+    )
+    Activity.objects.filter(pk=task.pk).update(reminded_at=NOON)
+    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "settled": 1}
+    assert send_due_reminders(now=timezone.now()) == {"delivered": 0, "settled": 0}
+    assert OutboxMessage.objects.get().notification == note
+    assert ReminderDelivery.objects.get().emailed_at == NOON
 
 
 @time_machine.travel(NOON, tick=False)
@@ -110,5 +155,6 @@ def test_sweep_task_writes_a_job_run_and_runs_in_constant_queries(
         with django_assert_max_num_queries(20):
             send_due_reminders_task()
     run = JobRun.objects.filter(job="send_due_reminders").order_by("-pk").first()
-    assert (run.status, run.counts) == ("ok", {"delivered": 40, "emailed": 40})
+    assert (run.status, run.counts) == ("ok", {"delivered": 40, "settled": 0})
+    assert OutboxMessage.objects.count() == 44
     assert ReminderDelivery.objects.count() == 44

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.db.models import Count
@@ -18,20 +16,15 @@ from activities.models import Activity, ReminderDelivery
 from activities.tasks import send_due_reminders_task
 from config.celery import app
 from crm.models import Notification
-from tests.celery_worker import pool_pids, start_worker, wait_for
+from tests.celery_worker import delete_queue, kill, pool_pids, start_worker, wait_for
 from tests.factories import LeadFactory, UserFactory
 
-ROOT = Path(__file__).resolve().parents[2]
 REMINDERS = 1000
 
 pytestmark = [
     pytest.mark.postgres,
     pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (set REDIS_URL)"),
 ]
-
-
-def _start_worker(queue: str) -> subprocess.Popen:
-    return start_worker(queue, concurrency=3)
 
 
 def _delivered() -> int:
@@ -62,7 +55,7 @@ def test_real_worker_killed_twice_still_delivers_every_reminder_exactly_once():
     )
     queue = f"reminders-test-{uuid.uuid4().hex[:8]}"
     app.conf.update(CELERY_TASK_ALWAYS_EAGER=False)
-    worker = _start_worker(queue)
+    worker = start_worker(queue)
     replacement = None
     try:
         # when small sweeper ticks run on a real worker (2 reminders each) …
@@ -81,7 +74,7 @@ def test_real_worker_killed_twice_still_delivers_every_reminder_exactly_once():
         assert killed_worker_at < REMINDERS
         # then a new worker picks up the queue; beat's next ticks mop up anything whose
         # message died with the old worker (the reminders live in the database, not the broker)
-        replacement = _start_worker(queue)
+        replacement = start_worker(queue)
         _enqueue(queue, 3, limit=200)
         finished = wait_for(
             lambda: (
@@ -95,11 +88,8 @@ def test_real_worker_killed_twice_still_delivers_every_reminder_exactly_once():
             wait_for(lambda: _delivered() >= REMINDERS, timeout=60)
     finally:
         for process in (worker, replacement):
-            if process is not None and process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=30)
-        with app.connection_for_write() as broker:
-            broker.default_channel.queue_delete(queue)
+            kill(process)
+        delete_queue(app, queue)
     # exactly once: one delivery and one in-app notification per reminder, all e-mailed
     assert ReminderDelivery.objects.count() == REMINDERS
     assert (

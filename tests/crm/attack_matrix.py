@@ -47,6 +47,7 @@ ALIASES = {
     "provider": "socialapp",  # Settings → Security → single sign-on providers
     "webhook": "webhooksubscription",  # Settings → Webhooks and /api/v1/webhooks/
     "delivery": "webhookdelivery",
+    "email": "outboxmessage",  # Settings → E-mail: a message of the outbox
 }
 # The same word names another model in some namespaces (URL namespace, word) → model name.
 NAMESPACE_ALIASES = {("routing", "rule"): "assignmentrule"}

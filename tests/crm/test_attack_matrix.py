@@ -27,8 +27,9 @@ from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from accounts.models import Account, Contact
-from activities.models import Activity
-from crm.models import ApiToken, Notification, User
+from activities import emails
+from activities.models import Activity, EmailMessage
+from crm.models import ApiToken, Notification, OutboxMessage, User
 from leads.models import Lead
 from pipeline.models import ContactRole, Opportunity
 from tests.crm import attack_matrix as am
@@ -49,7 +50,19 @@ pytestmark = pytest.mark.django_db
 OWN_ROUTE_PREFIXES = ("settings/",)  # crm routes this suite must map (it fails otherwise)
 OWN_NAMESPACES = {"crm", "settings"}
 ALL_SCOPES = [scope for scope, _ in ApiToken.Scope.choices]
-HANDLED = {Lead, Opportunity, Account, Contact, ContactRole, Activity, Notification, ApiToken, User}
+HANDLED = {
+    Lead,
+    Opportunity,
+    Account,
+    Contact,
+    ContactRole,
+    Activity,
+    Notification,
+    ApiToken,
+    User,
+    EmailMessage,
+    OutboxMessage,
+}
 
 
 class Actor:
@@ -107,6 +120,18 @@ def world(org, rep, other_rep, manager, other_manager, marketing, admin_user, se
             recipient=owner, message=_marker(f"note{tag}"), url=f"/leads/{lead.pk}/", target=lead
         )
         token = ApiToken.objects.get(pk=_token_pk(owner, f"token{tag}"))
+        # An e-mail sent from the lead: its outbox row is readable where the lead is.
+        sent = emails.send_email(
+            by=owner,
+            record=lead,
+            to=[f"customer-{tag}@example.com"],
+            subject=_marker(f"email{tag}"),
+            body=_marker(f"emailbody{tag}"),
+        )
+        markers[(OutboxMessage, sent.outbox_id)] = [
+            _marker(f"email{tag}"),
+            _marker(f"emailbody{tag}"),
+        ]
         markers[(Lead, lead.pk)] = [_marker(f"lead{tag}")]
         markers[(Account, account.pk)] = [_marker(f"account{tag}")]
         whole = f"{int(amount):,}"

@@ -68,6 +68,7 @@ def test_the_features_register_their_records_work_cards_and_seeds():
         "accounts.contacts",
         "scoring",
         "forecasting",
+        "activities.email_templates",
     ]
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -64,6 +65,41 @@ def test_email_url_smtp_is_parsed():
     assert config["EMAIL_USE_TLS"] is True
 
 
+def test_smtps_is_implicit_tls_and_smtp_starttls_never_both():
+    implicit = email_config("smtps://mail.example", debug=False)
+    assert (implicit["EMAIL_USE_SSL"], implicit["EMAIL_USE_TLS"], implicit["EMAIL_PORT"]) == (
+        True,
+        False,
+        465,
+    )
+    starttls = email_config("smtp://mail.example?tls=true", debug=False)
+    assert (starttls["EMAIL_USE_SSL"], starttls["EMAIL_USE_TLS"]) == (False, True)
+    plain = email_config("smtp://127.0.0.1:2525?tls=false", debug=False)
+    assert (plain["EMAIL_USE_SSL"], plain["EMAIL_USE_TLS"]) == (False, False)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("smtps://mail.example?tls=true", "never both"),
+        ("smtp://mail.example?tls=maybe", "tls='maybe'"),
+        ("smtp://mail.example?ssl=true", "unknown option(s) ssl"),
+        ("smtp://mail.example:port", "bad port"),
+        ("imap://mail.example", "EMAIL_URL must be smtp://"),
+        ("smtp://", "EMAIL_URL must be smtp://"),
+    ],
+)
+def test_a_bad_email_url_is_refused(url, message):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        email_config(url, debug=False)
+
+
+def test_the_password_in_a_bad_email_url_is_not_repeated():
+    with pytest.raises(ImproperlyConfigured) as error:
+        email_config("smtp://user:hunter2@mail.example?tls=maybe&x=1", debug=False)
+    assert "hunter2" not in str(error.value)
+
+
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {
         k: v
@@ -88,6 +124,13 @@ def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         ({"DEBUG": "true", "DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must start with"),
         ({"DEBUG": "true", "REDIS_URL": "localhost:6379"}, "REDIS_URL must look like"),
         ({"DEBUG": "maybe"}, "DEBUG='maybe' is not a boolean"),
+        ({"DEBUG": "true", "EMAIL_URL": "imap://mail.example"}, "EMAIL_URL must be smtp://"),
+        (
+            {"DEBUG": "true", "EMAIL_URL": "smtps://u:secret@mail.example?tls=true"},
+            "smtps:// is implicit TLS already",
+        ),
+        ({"DEBUG": "true", "EMAIL_TIMEOUT": "0"}, "EMAIL_TIMEOUT='0' is too small"),
+        ({"DEBUG": "true", "SITE_URL": "crm.example.com"}, "SITE_URL must be the address"),
     ],
 )
 def test_bad_configuration_prints_one_line_not_a_traceback(env, message):

@@ -43,8 +43,9 @@ RELABELLED = {
 }
 # Rows the upgrade is meant to change, compared through RELABELLED instead of as stored.
 REWRITTEN = {"django_content_type", "crm_auditlog"}
-# Apps installed since the base (issue 21, sign-in; issue 17, webhooks): their tables are
-# new, and their models add permissions; nothing else may appear or change.
+# Apps installed since the base (issue 21, sign-in; issue 17, webhooks) and the outbox's and
+# e-mail's models (issue 15): their tables are new, and their models add permissions and
+# content types; nothing else may appear or change but the reshaped tables below.
 ADDED_TABLE_PREFIXES = (
     "account_",
     "mfa_",
@@ -52,8 +53,27 @@ ADDED_TABLE_PREFIXES = (
     "usersessions_",
     "signin_",
     "webhooks_",
+    "crm_outboxmessage",
+    "activities_emailmessage",
+    "activities_emailtemplate",
 )
 GROWN = {"auth_permission"}
+# Tables given new columns since the base (issue 15): their rows must keep every old column's
+# value (but those dropped), and the new ones must say what the data migration promised.
+RESHAPED = {"crm_user": {"email_notifications"}, "crm_orgsettings": set()}
+# The old code adds what the seed does not: a notification targeting an account and one
+# targeting an activity, an audit entry for each, and a permission on accounts for rep1.
+MARKERS = """
+from django.contrib.auth.models import Permission
+from crm import audit
+from crm.models import Account, Activity, Notification, User
+admin, rep = User.objects.get(username="admin"), User.objects.get(username="rep1")
+account, activity = Account.objects.order_by("pk").first(), Activity.objects.order_by("pk").first()
+for label, target in (("account", account), ("activity", activity)):
+    Notification.objects.create(recipient=admin, verb="upgrade-probe", message=label, target=target)
+    audit.record(actor=admin, action="upgrade.probe", target=target, label=label)
+rep.user_permissions.add(Permission.objects.get(content_type__app_label="crm", codename="view_account"))
+"""
 # Issue 16 (contacts): new tables, their models' content types, and nullable columns added to
 # existing tables (NULL in every upgraded row). A table's rows are compared without its added
 # columns, before and after alike (`to_jsonb(row) - columns`).
@@ -184,9 +204,41 @@ def _tables(database: str) -> dict[str, tuple[int, str]]:
         conn.close()
 
 
+def _rows(database: str, table: str) -> list[dict[str, Any]]:
+    """Every row of `table` as a dict, in primary-key order."""
+    conn = psycopg2.connect(dbname=database, **_server())
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute(f'SELECT * FROM "{table}" ORDER BY id')  # test-only, fixed names
+            names = [column.name for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        conn.close()
+
+
+def _reshaped_rows(database: str) -> dict[str, list[dict[str, Any]]]:
+    return {table: _rows(database, table) for table in RESHAPED}
+
+
+def _check_reshaped(before: dict[str, list[dict[str, Any]]], database: str) -> None:
+    """Old columns kept (dropped ones aside); e-mail on → each at once, off → none; every
+    settings row has an install id of its own."""
+    after = _reshaped_rows(database)
+    for table, dropped in RESHAPED.items():
+        kept = [{k: v for k, v in row.items() if k not in dropped} for row in before[table]]
+        assert [{k: row[k] for k in kept[0]} for row in after[table]] == kept, table
+    users = zip(before["crm_user"], after["crm_user"], strict=True)
+    assert all(
+        new["email_delivery"] == ("immediate" if old["email_notifications"] else "none")
+        for old, new in users
+    )
+    assert all(len(row["install_id"]) == 16 for row in after["crm_orgsettings"])
+    assert after["crm_orgsettings"]  # made by the migration when the base had none
+
+
 def _is_added_type(row: tuple[Any, ...]) -> bool:
     """A content type of a model installed since the base (sign-in apps, contacts)."""
-    return f"{row[1]}_".startswith(ADDED_TABLE_PREFIXES) or (row[1], row[2]) in ADDED_MODELS
+    return f"{row[1]}_{row[2]}".startswith(ADDED_TABLE_PREFIXES) or (row[1], row[2]) in ADDED_MODELS
 
 
 def _labelled_rows(database: str) -> dict[str, set[tuple[Any, ...]]]:
@@ -216,6 +268,7 @@ def test_a_database_from_before_the_moves_upgrades_with_every_row_and_page(
     _manage(base_checkout, database, var, "manage.py", "seed_demo")
     _manage(base_checkout, database, var, "manage.py", "shell", "-c", MARKERS)
     before, before_labelled = _tables(database), _labelled_rows(database)
+    before_reshaped = _reshaped_rows(database)
 
     # when: this code migrates it
     _manage(ROOT, database, var, "manage.py", "migrate", "--no-input", "-v0")
@@ -238,10 +291,11 @@ def test_a_database_from_before_the_moves_upgrades_with_every_row_and_page(
     changed = [
         table
         for table, state in before.items()
-        if table not in REWRITTEN | GROWN | {"django_migrations"}
+        if table not in REWRITTEN | GROWN | RESHAPED.keys() | {"django_migrations"}
         and after[RENAMED.get(table, table)] != state
     ]
     assert changed == []
+    _check_reshaped(before_reshaped, database)
     added = {row for row in after_labelled["django_content_type"] if _is_added_type(row)}
     after_labelled["django_content_type"] -= added  # the sign-in apps' and contacts' models
     assert after_labelled == before_labelled  # labels rewritten, nothing else

@@ -32,8 +32,8 @@ pytestmark = [
 ]
 
 
-def _start_worker(queue: str) -> subprocess.Popen:
-    return start_worker(queue, concurrency=2, env={"WEBHOOK_ALLOW_PRIVATE_TARGETS": "true"})
+def _start_worker(queue: str) -> subprocess.Popen[bytes]:
+    return start_worker(queue, concurrency=2, WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
 
 
 @pytest.mark.django_db(transaction=True)
