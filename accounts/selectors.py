@@ -57,7 +57,7 @@ def account_activities(*, user: User, account: Account, limit: int = 100) -> lis
     return list(
         Activity.objects.visible_to(user)
         .filter(reaching)
-        .select_related("owner", *fields)
+        .select_related("owner", "email__outbox", *fields)
         .order_by("-created_at", "-pk")[:limit]
     )
 
@@ -138,7 +138,7 @@ def contact_activities(*, contact: Contact, limit: int = 100) -> list[Activity]:
                 reaching |= Q(**{f"{subject.field}__{field.name}": contact})
     return list(
         Activity.objects.filter(reaching)
-        .select_related("owner")
+        .select_related("owner", "email__outbox")  # the timeline shows sent e-mail's delivery
         .order_by("-created_at", "-pk")[:limit]
     )
 
